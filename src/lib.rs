@@ -1,0 +1,25 @@
+//! Server-Sent Events with per-tab sessions.
+//!
+//! (Crate docs are written as the modules land.)
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod event;
+pub mod field;
+pub mod parse;
+pub mod session;
+
+#[cfg(feature = "live")]
+#[cfg_attr(docsrs, doc(cfg(feature = "live")))]
+pub mod live;
+
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub mod hyper;
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
+// --- re-exports (each module's owner adds its own lines here) ---
