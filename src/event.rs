@@ -1,1 +1,853 @@
-//! (in progress)
+//! [`Event`]: one server-sent event, and its encoding to wire bytes.
+//!
+//! An event is built in one of two ways:
+//!
+//! - the typed way, which cannot fail: [`Event::new`] and the `with_*`
+//!   setters take already validated [`EventName`], [`EventId`] and
+//!   [`RetryDelay`] values;
+//! - the string way, [`Event::builder`], which validates as it goes, keeps the
+//!   first error and returns it from [`EventBuilder::build`].
+//!
+//! Encoding ([`Event::encode_into`], [`Event::to_bytes`]) cannot fail: every
+//! field is valid by construction. The frame is written in this order, each
+//! line ending in LF:
+//!
+//! ```text
+//! : comment line           (one per line of each comment; `:` alone for an empty line)
+//! event: NAME
+//! id: ID                   (`id: ` with nothing after it resets Last-Event-ID)
+//! retry: MS
+//! data: LINE               (one per line of the data; `data: ` for empty data)
+//!                          (a blank line ends the frame)
+//! ```
+//!
+//! Data and comments may contain any text. Every line break in them — CRLF,
+//! a lone CR or a lone LF, CRLF counting as one — starts a new line, and a
+//! client joins the `data:` lines with LF. So line endings are normalised:
+//! `"a\r\nb"` arrives as `"a\nb"`. Everything else arrives exactly as sent,
+//! including a leading space (the encoder always writes `data: ` with the
+//! space, and the client strips exactly one) and a trailing line break.
+//!
+//! See the WHATWG HTML standard,
+//! [server-sent events](https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events),
+//! and MDN's [event stream format](https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#event_stream_format).
+
+use bytes::{Bytes, BytesMut};
+use memchr::memchr2;
+
+use crate::field::{EventId, EventName, InvalidField, RetryDelay};
+
+/// A keep-alive frame: an empty comment (`:\n\n`).
+///
+/// Clients ignore comments, but the bytes keep proxies and load balancers from
+/// timing out an idle stream. It is a static frame: using it never allocates.
+///
+/// ```
+/// use sse_session::{Event, KEEP_ALIVE};
+///
+/// assert_eq!(&KEEP_ALIVE[..], b":\n\n");
+/// assert_eq!(KEEP_ALIVE, Event::default().with_comment("").to_bytes());
+/// ```
+pub const KEEP_ALIVE: Bytes = Bytes::from_static(b":\n\n");
+
+/// One server-sent event: optional data, name, ID, retry delay, and comments.
+///
+/// Every part is optional. A frame without data sets the client's last event
+/// ID or reconnection time (or is a comment) without firing an event; a frame
+/// with data fires a `MessageEvent` on the client.
+///
+/// Setting a field twice overwrites it; [`with_comment`](Event::with_comment)
+/// appends.
+///
+/// ```
+/// use sse_session::{Event, EventId, EventName};
+///
+/// let event = Event::new("hello\nworld")
+///     .with_name(EventName::from_static("greeting"))
+///     .with_id(EventId::from_static("1"));
+/// assert_eq!(
+///     &event.to_bytes()[..],
+///     b"event: greeting\nid: 1\ndata: hello\ndata: world\n\n"
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[must_use = "an Event does nothing until encoded or sent"]
+pub struct Event {
+    data: Option<String>,
+    name: Option<EventName>,
+    id: Option<EventId>,
+    retry: Option<RetryDelay>,
+    comments: Vec<String>,
+}
+
+impl Event {
+    /// An event with `data` (any text; line breaks become several `data:`
+    /// lines).
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// assert_eq!(Event::new("hi").data(), Some("hi"));
+    /// assert_eq!(&Event::new("").to_bytes()[..], b"data: \n\n");
+    /// ```
+    pub fn new(data: impl Into<String>) -> Self {
+        Event {
+            data: Some(data.into()),
+            ..Event::default()
+        }
+    }
+
+    /// An event whose data is `value` serialised as compact JSON (one line).
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`serde_json::to_string`] returns: `value`'s `Serialize`
+    /// implementation failed, or a map has non-string keys.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::json(&serde_json::json!({"n": 1}))?;
+    /// assert_eq!(&event.to_bytes()[..], b"data: {\"n\":1}\n\n");
+    ///
+    /// let bad = std::collections::BTreeMap::from([((1, 2), "tuple keys")]);
+    /// assert!(Event::json(&bad).is_err());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Event, serde_json::Error> {
+        Ok(Event::new(serde_json::to_string(value)?))
+    }
+
+    /// Starts building an event from strings, validating as it goes; see
+    /// [`EventBuilder`].
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::builder().name("update").data("1").build()?;
+    /// assert_eq!(&event.to_bytes()[..], b"event: update\ndata: 1\n\n");
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn builder() -> EventBuilder {
+        EventBuilder::default()
+    }
+
+    /// Sets the [data] (any text), replacing any earlier data.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::default().with_data("a\r\nb");
+    /// assert_eq!(&event.to_bytes()[..], b"data: a\ndata: b\n\n");
+    /// ```
+    ///
+    /// [data]: https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#data
+    pub fn with_data(mut self, data: impl Into<String>) -> Self {
+        self.data = Some(data.into());
+        self
+    }
+
+    /// Sets the [event name](https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#event)
+    /// (the client's event type), replacing any earlier name.
+    ///
+    /// ```
+    /// use sse_session::{Event, EventName};
+    ///
+    /// let event = Event::new("1").with_name(EventName::from_static("tick"));
+    /// assert_eq!(event.name().map(|n| n.as_str()), Some("tick"));
+    /// ```
+    pub fn with_name(mut self, name: EventName) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the [event ID](https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#id),
+    /// replacing any earlier ID. An empty ID resets the client's last event ID.
+    ///
+    /// ```
+    /// use sse_session::{Event, EventId};
+    ///
+    /// let reset = Event::default().with_id(EventId::from_static(""));
+    /// assert_eq!(&reset.to_bytes()[..], b"id: \n\n");
+    /// ```
+    pub fn with_id(mut self, id: EventId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets the client's [reconnection time](https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#retry),
+    /// replacing any earlier one.
+    ///
+    /// ```
+    /// use sse_session::{Event, RetryDelay};
+    ///
+    /// let event = Event::default().with_retry(RetryDelay::from_millis(3000));
+    /// assert_eq!(&event.to_bytes()[..], b"retry: 3000\n\n");
+    /// ```
+    pub fn with_retry(mut self, retry: RetryDelay) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Appends a [comment](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation)
+    /// (any text). Clients ignore comments; a comment with line breaks becomes
+    /// several comment lines.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::default().with_comment("hello").with_comment("two\nlines");
+    /// assert_eq!(&event.to_bytes()[..], b": hello\n: two\n: lines\n\n");
+    /// ```
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comments.push(comment.into());
+        self
+    }
+
+    /// The data, if any.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// assert_eq!(Event::new("x").data(), Some("x"));
+    /// assert_eq!(Event::default().data(), None);
+    /// ```
+    #[must_use]
+    pub fn data(&self) -> Option<&str> {
+        self.data.as_deref()
+    }
+
+    /// The event name, if any.
+    ///
+    /// ```
+    /// use sse_session::{Event, EventName};
+    ///
+    /// let event = Event::new("x").with_name(EventName::from_static("n"));
+    /// assert_eq!(event.name(), Some(&EventName::from_static("n")));
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> Option<&EventName> {
+        self.name.as_ref()
+    }
+
+    /// The event ID, if any.
+    ///
+    /// ```
+    /// use sse_session::{Event, EventId};
+    ///
+    /// let event = Event::new("x").with_id(EventId::from_static("7"));
+    /// assert_eq!(event.id().map(|id| id.as_str()), Some("7"));
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> Option<&EventId> {
+        self.id.as_ref()
+    }
+
+    /// The retry delay, if any.
+    ///
+    /// ```
+    /// use sse_session::{Event, RetryDelay};
+    ///
+    /// let event = Event::default().with_retry(RetryDelay::from_millis(5));
+    /// assert_eq!(event.retry(), Some(RetryDelay::from_millis(5)));
+    /// ```
+    #[must_use]
+    pub fn retry(&self) -> Option<RetryDelay> {
+        self.retry
+    }
+
+    /// The comments, in the order they were added.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::default().with_comment("a").with_comment("b");
+    /// assert_eq!(event.comments(), ["a", "b"]);
+    /// ```
+    #[must_use]
+    pub fn comments(&self) -> &[String] {
+        &self.comments
+    }
+
+    /// The exact number of bytes [`encode_into`](Event::encode_into) appends.
+    ///
+    /// # Complexity
+    ///
+    /// One `memchr` pass over the data and the comments (to count line breaks).
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::new("a\nb");
+    /// assert_eq!(event.encoded_len(), event.to_bytes().len());
+    /// assert_eq!(event.encoded_len(), "data: a\ndata: b\n\n".len());
+    /// ```
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        self.head_len()
+            + match &self.data {
+                Some(data) => data_len(data.as_bytes()) + 1,
+                None => 1,
+            }
+    }
+
+    /// Appends the encoded frame to `buf`.
+    ///
+    /// The buffer is grown at most once, up front, by the frame's length when
+    /// the data has no line breaks (the usual case), so appending into a
+    /// buffer with room never allocates. The data is scanned once, with
+    /// `memchr`; for multi-line data the up-front reservation is short by a few
+    /// bytes per line and `buf` grows as needed, amortised like a `Vec`. Call
+    /// `buf.reserve(event.encoded_len())` first if you need exactly one
+    /// reservation for multi-line data too.
+    ///
+    /// # Complexity
+    ///
+    /// Linear in the encoded length; each byte of data is scanned and copied
+    /// once.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sse_session::{Event, KEEP_ALIVE};
+    ///
+    /// let mut buf = BytesMut::with_capacity(64);
+    /// Event::new(" leading space").encode_into(&mut buf);
+    /// buf.extend_from_slice(&KEEP_ALIVE);
+    /// assert_eq!(&buf[..], b"data:  leading space\n\n:\n\n");
+    /// ```
+    pub fn encode_into(&self, buf: &mut BytesMut) {
+        let data_estimate = match &self.data {
+            Some(data) => DATA.len() + data.len() + 2,
+            None => 1,
+        };
+        buf.reserve(self.head_len() + data_estimate);
+        self.write_head(buf);
+        match &self.data {
+            Some(data) => put_data(buf, data.as_bytes()),
+            None => buf.extend_from_slice(b"\n"),
+        }
+    }
+
+    /// The encoded frame as [`Bytes`], to send once or share with any number of
+    /// connections (cloning `Bytes` is a reference-count increment).
+    ///
+    /// Allocates exactly once, with the exact size. Data without line breaks
+    /// is scanned once; multi-line data is scanned twice (once to size the
+    /// buffer).
+    ///
+    /// ```
+    /// use sse_session::{Event, EventId};
+    ///
+    /// let frame = Event::new("x").with_id(EventId::from_static("1")).to_bytes();
+    /// let copy = frame.clone(); // shares the same allocation
+    /// assert_eq!(&copy[..], b"id: 1\ndata: x\n\n");
+    /// ```
+    #[must_use = "the encoded frame is returned, not sent"]
+    pub fn to_bytes(&self) -> Bytes {
+        let head = self.head_len();
+        let mut buf;
+        match self.data.as_deref().map(str::as_bytes) {
+            None => {
+                buf = BytesMut::with_capacity(head + 1);
+                self.write_head(&mut buf);
+                buf.extend_from_slice(b"\n");
+            }
+            Some(data) => match memchr2(b'\n', b'\r', data) {
+                None => {
+                    // Single line: the size is known without another scan.
+                    buf = BytesMut::with_capacity(head + DATA.len() + data.len() + 2);
+                    self.write_head(&mut buf);
+                    buf.extend_from_slice(DATA);
+                    buf.extend_from_slice(data);
+                    buf.extend_from_slice(b"\n\n");
+                }
+                Some(i) => {
+                    let rest = skip_break(data, i);
+                    let len = head + DATA.len() + i + 1 + data_len(rest) + 1;
+                    buf = BytesMut::with_capacity(len);
+                    self.write_head(&mut buf);
+                    put_data(&mut buf, data);
+                }
+            },
+        }
+        debug_assert_eq!(buf.len(), self.encoded_len());
+        buf.freeze()
+    }
+
+    /// The exact encoded length of the comment, name, id and retry lines.
+    fn head_len(&self) -> usize {
+        let mut len = 0;
+        for c in &self.comments {
+            len += comment_len(c.as_bytes());
+        }
+        if let Some(name) = &self.name {
+            len += EVENT.len() + name.len() + 1;
+        }
+        if let Some(id) = &self.id {
+            len += ID.len() + id.len() + 1;
+        }
+        if let Some(retry) = self.retry {
+            len += RETRY.len() + digits(retry.as_millis()) + 1;
+        }
+        len
+    }
+
+    /// Writes the comment, name, id and retry lines.
+    fn write_head(&self, buf: &mut BytesMut) {
+        for comment in &self.comments {
+            put_comment(buf, comment.as_bytes());
+        }
+        if let Some(name) = &self.name {
+            buf.extend_from_slice(EVENT);
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b"\n");
+        }
+        if let Some(id) = &self.id {
+            buf.extend_from_slice(ID);
+            buf.extend_from_slice(id.as_bytes());
+            buf.extend_from_slice(b"\n");
+        }
+        if let Some(retry) = self.retry {
+            let mut digits = [0u8; 20];
+            let n = write_u64(retry.as_millis(), &mut digits);
+            buf.extend_from_slice(RETRY);
+            buf.extend_from_slice(&digits[digits.len() - n..]);
+            buf.extend_from_slice(b"\n");
+        }
+    }
+}
+
+const EVENT: &[u8] = b"event: ";
+const ID: &[u8] = b"id: ";
+const RETRY: &[u8] = b"retry: ";
+const DATA: &[u8] = b"data: ";
+
+/// Writes `data: LINE\n` per line of `data`, then the blank line ending the
+/// frame. One `memchr2` pass; whole lines are copied with one call each.
+fn put_data(buf: &mut BytesMut, data: &[u8]) {
+    buf.extend_from_slice(DATA);
+    let mut rest = data;
+    while let Some(i) = memchr2(b'\n', b'\r', rest) {
+        buf.extend_from_slice(&rest[..i]);
+        buf.extend_from_slice(b"\ndata: ");
+        rest = skip_break(rest, i);
+    }
+    buf.extend_from_slice(rest);
+    buf.extend_from_slice(b"\n\n");
+}
+
+/// Writes one comment line (`: LINE`, or `:` for an empty line) per line of
+/// `text`.
+fn put_comment(buf: &mut BytesMut, text: &[u8]) {
+    let mut rest = text;
+    loop {
+        let end = memchr2(b'\n', b'\r', rest);
+        let line = &rest[..end.unwrap_or(rest.len())];
+        if line.is_empty() {
+            buf.extend_from_slice(b":\n");
+        } else {
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(line);
+            buf.extend_from_slice(b"\n");
+        }
+        match end {
+            Some(i) => rest = skip_break(rest, i),
+            None => return,
+        }
+    }
+}
+
+/// The text after the line break at `rest[i]` (a CR followed by LF is one break).
+fn skip_break(rest: &[u8], i: usize) -> &[u8] {
+    let next = i + 1;
+    if rest[i] == b'\r' && rest.get(next) == Some(&b'\n') {
+        &rest[next + 1..]
+    } else {
+        &rest[next..]
+    }
+}
+
+/// Calls `f` with the length of each line of `text` (CRLF, CR, LF split).
+fn for_each_line(text: &[u8], mut f: impl FnMut(usize)) {
+    let mut rest = text;
+    while let Some(i) = memchr2(b'\n', b'\r', rest) {
+        f(i);
+        rest = skip_break(rest, i);
+    }
+    f(rest.len());
+}
+
+/// Encoded length of the `data: LINE\n` lines for `data` (without the blank
+/// line that ends the frame).
+fn data_len(data: &[u8]) -> usize {
+    let mut len = 0;
+    for_each_line(data, |line| len += DATA.len() + line + 1);
+    len
+}
+
+/// Encoded length of the comment lines for `text`.
+fn comment_len(text: &[u8]) -> usize {
+    let mut len = 0;
+    for_each_line(text, |line| len += if line == 0 { 2 } else { 3 + line });
+    len
+}
+
+/// Number of decimal digits in `n`.
+fn digits(mut n: u64) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// Writes `n` in decimal at the end of `out`; returns the number of digits.
+fn write_u64(mut n: u64, out: &mut [u8; 20]) -> usize {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return out.len() - i;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// EventBuilder
+
+/// Builds an [`Event`] from strings, validating each field as it is set.
+///
+/// Like [`http::request::Builder`], the builder never panics and keeps the
+/// *first* error: later calls are ignored once a field was rejected, and
+/// [`build`](EventBuilder::build) returns that error. Setting a field twice
+/// overwrites it; comments append.
+///
+/// ```
+/// use sse_session::{Event, FieldErrorKind, FieldKind};
+///
+/// let event = Event::builder().name("update").id("42").retry_ms(3000).data("{}").build()?;
+/// assert_eq!(&event.to_bytes()[..], b"event: update\nid: 42\nretry: 3000\ndata: {}\n\n");
+///
+/// let err = Event::builder().id("1\n").name("a\rb").build().unwrap_err();
+/// assert_eq!((err.field(), err.kind()), (FieldKind::Id, FieldErrorKind::LineFeed));
+/// # Ok::<(), sse_session::InvalidField>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until build() is called"]
+pub struct EventBuilder {
+    inner: Result<Event, InvalidField>,
+}
+
+impl Default for EventBuilder {
+    fn default() -> Self {
+        EventBuilder {
+            inner: Ok(Event::default()),
+        }
+    }
+}
+
+impl EventBuilder {
+    /// A builder for an event with no fields; same as [`Event::builder`].
+    ///
+    /// ```
+    /// use sse_session::EventBuilder;
+    ///
+    /// let event = EventBuilder::new().comment("hi").build()?;
+    /// assert_eq!(event.comments(), ["hi"]);
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn new() -> Self {
+        EventBuilder::default()
+    }
+
+    fn and_then(self, f: impl FnOnce(Event) -> Result<Event, InvalidField>) -> Self {
+        EventBuilder {
+            inner: self.inner.and_then(f),
+        }
+    }
+
+    /// Sets the event name; an error if it contains CR or LF (see [`EventName`]).
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// assert!(Event::builder().name("update").build().is_ok());
+    /// assert!(Event::builder().name("x\ndata: injected").build().is_err());
+    /// ```
+    pub fn name(self, name: impl AsRef<str>) -> Self {
+        self.and_then(|e| Ok(e.with_name(EventName::try_from(name.as_ref())?)))
+    }
+
+    /// Sets the event ID; an error if it contains CR, LF or NUL (see
+    /// [`EventId`]). The empty ID is valid.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// assert!(Event::builder().id("").build().is_ok());
+    /// assert!(Event::builder().id("a\0b").build().is_err());
+    /// ```
+    pub fn id(self, id: impl AsRef<str>) -> Self {
+        self.and_then(|e| Ok(e.with_id(EventId::try_from(id.as_ref())?)))
+    }
+
+    /// Sets the retry delay in milliseconds (cannot fail).
+    ///
+    /// ```
+    /// use sse_session::{Event, RetryDelay};
+    ///
+    /// let event = Event::builder().retry_ms(10).build()?;
+    /// assert_eq!(event.retry(), Some(RetryDelay::from_millis(10)));
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn retry_ms(self, ms: u64) -> Self {
+        self.and_then(|e| Ok(e.with_retry(RetryDelay::from_millis(ms))))
+    }
+
+    /// Sets the data (any text; cannot fail).
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::builder().data("one").data("two").build()?;
+    /// assert_eq!(event.data(), Some("two")); // the last call wins
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn data(self, data: impl Into<String>) -> Self {
+        self.and_then(|e| Ok(e.with_data(data)))
+    }
+
+    /// Appends a comment (any text; cannot fail).
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// let event = Event::builder().comment("a").comment("b").build()?;
+    /// assert_eq!(event.comments(), ["a", "b"]);
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn comment(self, comment: impl Into<String>) -> Self {
+        self.and_then(|e| Ok(e.with_comment(comment)))
+    }
+
+    /// The event, or the first error.
+    ///
+    /// # Errors
+    ///
+    /// The [`InvalidField`] of the first rejected value.
+    ///
+    /// ```
+    /// use sse_session::{Event, FieldKind};
+    ///
+    /// assert!(Event::builder().data("ok").build().is_ok());
+    /// let err = Event::builder().name("a\nb").id("c\nd").build().unwrap_err();
+    /// assert_eq!(err.field(), FieldKind::Event);
+    /// ```
+    pub fn build(self) -> Result<Event, InvalidField> {
+        self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(e: &Event) -> Vec<u8> {
+        let bytes = e.to_bytes();
+        assert_eq!(bytes.len(), e.encoded_len(), "encoded_len of {e:?}");
+        let mut buf = BytesMut::from(&b"prefix"[..]);
+        e.encode_into(&mut buf);
+        assert_eq!(&buf[6..], &bytes[..], "encode_into == to_bytes");
+        bytes.to_vec()
+    }
+
+    fn data(s: &str) -> Vec<u8> {
+        enc(&Event::new(s))
+    }
+
+    #[test]
+    fn single_line_data() {
+        assert_eq!(data("x"), b"data: x\n\n");
+    }
+
+    #[test]
+    fn empty_data_still_encodes() {
+        assert_eq!(data(""), b"data: \n\n");
+    }
+
+    #[test]
+    fn leading_space_survives() {
+        assert_eq!(data(" x"), b"data:  x\n\n");
+    }
+
+    #[test]
+    fn lf_splits() {
+        assert_eq!(data("a\nb"), b"data: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn lone_cr_splits() {
+        assert_eq!(data("a\rb"), b"data: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn crlf_is_one_break() {
+        assert_eq!(data("a\r\nb"), b"data: a\ndata: b\n\n");
+    }
+
+    #[test]
+    fn lfcr_is_two_breaks() {
+        assert_eq!(data("a\n\rb"), b"data: a\ndata: \ndata: b\n\n");
+    }
+
+    #[test]
+    fn cr_cr_lf() {
+        assert_eq!(data("a\r\r\nb"), b"data: a\ndata: \ndata: b\n\n");
+    }
+
+    #[test]
+    fn trailing_break_gives_empty_last_line() {
+        assert_eq!(data("a\n"), b"data: a\ndata: \n\n");
+        assert_eq!(data("a\r\n"), b"data: a\ndata: \n\n");
+        assert_eq!(data("\r"), b"data: \ndata: \n\n");
+    }
+
+    #[test]
+    fn leading_and_blank_lines() {
+        assert_eq!(data("\n\nx"), b"data: \ndata: \ndata: x\n\n");
+    }
+
+    #[test]
+    fn non_ascii_data() {
+        assert_eq!(
+            data("héllo\u{2028}wörld"),
+            "data: héllo\u{2028}wörld\n\n".as_bytes()
+        );
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(
+            enc(&Event::default().with_comment("hi")),
+            b": hi\n\n".to_vec()
+        );
+        assert_eq!(enc(&Event::default().with_comment("")), b":\n\n".to_vec());
+        assert_eq!(
+            enc(&Event::default().with_comment("a\r\nb\rc\n\nd")),
+            b": a\n: b\n: c\n:\n: d\n\n".to_vec()
+        );
+        assert_eq!(
+            enc(&Event::default().with_comment(" x")),
+            b":  x\n\n".to_vec()
+        );
+        assert_eq!(
+            enc(&Event::default().with_comment("a\n")),
+            b": a\n:\n\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn keep_alive_is_empty_comment() {
+        assert_eq!(enc(&Event::default().with_comment("")), KEEP_ALIVE.to_vec());
+    }
+
+    #[test]
+    fn field_order() {
+        let e = Event::new("d")
+            .with_retry(RetryDelay::from_millis(3000))
+            .with_id(EventId::from_static("7"))
+            .with_name(EventName::from_static("n"))
+            .with_comment("c");
+        assert_eq!(
+            enc(&e),
+            b": c\nevent: n\nid: 7\nretry: 3000\ndata: d\n\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn empty_id_resets() {
+        let e = Event::default().with_id(EventId::from_static(""));
+        assert_eq!(enc(&e), b"id: \n\n".to_vec());
+    }
+
+    #[test]
+    fn empty_name() {
+        let e = Event::new("x").with_name(EventName::from_static(""));
+        assert_eq!(enc(&e), b"event: \ndata: x\n\n".to_vec());
+    }
+
+    #[test]
+    fn retry_digits() {
+        for (ms, s) in [
+            (0, "0"),
+            (9, "9"),
+            (10, "10"),
+            (1000, "1000"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            let e = Event::default().with_retry(RetryDelay::from_millis(ms));
+            assert_eq!(enc(&e), format!("retry: {s}\n\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn empty_event_is_blank_line() {
+        assert_eq!(enc(&Event::default()), b"\n".to_vec());
+    }
+
+    #[test]
+    fn setters_overwrite_comments_append() {
+        let e = Event::new("a")
+            .with_data("b")
+            .with_id(EventId::from_static("1"))
+            .with_id(EventId::from_static("2"))
+            .with_comment("x")
+            .with_comment("y");
+        assert_eq!(enc(&e), b": x\n: y\nid: 2\ndata: b\n\n".to_vec());
+    }
+
+    #[test]
+    fn to_bytes_allocates_exactly() {
+        let e = Event::new("a\r\nbb\rccc\n").with_comment("x\ny");
+        let mut buf = BytesMut::with_capacity(e.encoded_len());
+        e.encode_into(&mut buf);
+        assert_eq!(buf.len(), buf.capacity());
+        assert_eq!(e.to_bytes().len(), e.encoded_len());
+    }
+
+    #[test]
+    fn encode_into_appends_without_growing_when_roomy() {
+        let e = Event::new("0123456789").with_name(EventName::from_static("update"));
+        let mut buf = BytesMut::with_capacity(1024);
+        let cap = buf.capacity();
+        for _ in 0..10 {
+            e.encode_into(&mut buf);
+        }
+        assert_eq!(buf.capacity(), cap);
+        assert_eq!(buf.len(), 10 * e.encoded_len());
+    }
+
+    #[test]
+    fn builder_keeps_first_error() {
+        let err = Event::builder()
+            .data("ok")
+            .id("a\0")
+            .name("b\n")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), crate::field::FieldKind::Id);
+        assert_eq!(err.offset(), 1);
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_is_one_line() {
+        let e = Event::json(&serde_json::json!({"a": "x\ny", "b": [1, 2]})).unwrap();
+        assert_eq!(enc(&e), b"data: {\"a\":\"x\\ny\",\"b\":[1,2]}\n\n".to_vec());
+    }
+}
