@@ -23,3 +23,5 @@ pub mod hyper;
 pub mod axum;
 
 // --- re-exports (each module's owner adds its own lines here) ---
+pub use event::{Event, EventBuilder, KEEP_ALIVE};
+pub use field::{EventId, EventName, FieldErrorKind, FieldKind, InvalidField, RetryDelay};
