@@ -25,3 +25,7 @@ pub mod axum;
 // --- re-exports (each module's owner adds its own lines here) ---
 pub use event::{Event, EventBuilder, KEEP_ALIVE};
 pub use field::{EventId, EventName, FieldErrorKind, FieldKind, InvalidField, RetryDelay};
+pub use session::{
+    ClosedIds, ClosedIdsConfig, Handshake, HandshakeConfig, IdSource, InvalidSessionId,
+    MemoryClosedIds, ResumeToken, SessionId, SessionIdErrorKind,
+};
