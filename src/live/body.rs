@@ -1,0 +1,236 @@
+//! [`SseBody`]: the response body of one live connection.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::time::{sleep_until, Instant, Sleep};
+
+use super::shared::Shared;
+use crate::event::KEEP_ALIVE;
+
+/// The body of an SSE response: an [`http_body::Body`] that yields the
+/// session's first frame, then the frames queued by the connection's
+/// [`Sender`](super::Sender)s, with keep-alive comments in idle periods.
+///
+/// # Frames
+///
+/// 1. First, one frame without data: `retry: <ms>` (if
+///    [configured](super::SessionConfig::retry)) and `id: <session id>`.
+///    It sets the browser's `lastEventId` (sent back as `Last-Event-ID`
+///    on reconnect) without firing an event.
+/// 2. Then each queued frame, one body frame per event, in order. A
+///    frame is never copied: a frame shared by many connections goes out
+///    as the same [`Bytes`]. (Hyper keeps polling while frames are ready
+///    and writes them out together, so this does not mean one write per
+///    event.)
+/// 3. When nothing was written for the [keep-alive
+///    interval](super::SessionConfig::keep_alive), a comment frame
+///    ([`KEEP_ALIVE`], `:\n\n`), which clients ignore but proxies and
+///    load balancers see as traffic.
+///
+/// The body ends (`None`) after [`Sender::close`](super::Sender::close)
+/// or when every sender is dropped (after the queued frames), or at once
+/// after [`Sender::disconnect`](super::Sender::disconnect). It never
+/// fails (`Error = Infallible`): events were validated when they were
+/// built.
+///
+/// Dropping the body (hyper does when the client goes away) ends the
+/// connection: its senders see [`closed()`](super::Sender::closed)
+/// resolve.
+///
+/// # Runtime
+///
+/// With keep-alive on, the body must be polled inside a Tokio runtime
+/// with the time driver enabled (any hyper or axum server on Tokio is).
+/// The timer is created at the first poll that finds nothing to send,
+/// and re-armed at most once per interval, not once per frame.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use http_body_util::BodyExt;
+/// use sse_session::event::Event;
+/// use sse_session::live::{Accepted, Sessions};
+///
+/// let parts = http::Request::get("/events?id=tab-1").body(()).unwrap().into_parts().0;
+/// let Accepted::Open(conn) = Sessions::default().accept(&parts).await else { unreachable!() };
+/// let (tx, mut body) = conn.into_parts();
+/// tx.send(Event::new("hi")).unwrap();
+/// drop(tx); // the last sender: the stream ends after the queued frames
+///
+/// let bytes = body.collect().await.unwrap().to_bytes();
+/// assert_eq!(&bytes[..], b"retry: 3000\nid: tab-1\n\ndata: hi\n\n");
+/// # }
+/// ```
+pub struct SseBody {
+    first: Option<Bytes>,
+    keep_alive: Option<Duration>,
+    // When the last frame was handed out (the start of the idle period).
+    last_write: Option<Instant>,
+    done: bool,
+    // Created when the stream first goes idle; boxed because `Sleep` is
+    // large and `!Unpin`, and many streams never need it.
+    timer: Option<Pin<Box<Sleep>>>,
+    // `None` for an empty body (a 204).
+    guard: Option<Guard>,
+}
+
+/// Ends the connection when the body is dropped, whatever the reason.
+struct Guard {
+    shared: Arc<Shared>,
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.shared.body_dropped();
+        if let Some(hook) = self.on_drop.take() {
+            hook();
+        }
+    }
+}
+
+impl SseBody {
+    pub(crate) fn new(shared: Arc<Shared>, first: Bytes, keep_alive: Option<Duration>) -> Self {
+        Self {
+            first: Some(first),
+            keep_alive,
+            last_write: None,
+            done: false,
+            timer: None,
+            guard: Some(Guard {
+                shared,
+                on_drop: None,
+            }),
+        }
+    }
+
+    /// A body with no frames, as sent with `204 No Content` (or with any
+    /// other response that is not a stream, such as a 404 next to an SSE
+    /// route in a hyper service).
+    ///
+    /// ```
+    /// use http_body::Body;
+    /// use sse_session::live::SseBody;
+    ///
+    /// let body = SseBody::empty();
+    /// assert!(body.is_end_stream());
+    /// assert_eq!(body.size_hint().exact(), Some(0));
+    /// ```
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            first: None,
+            keep_alive: None,
+            last_write: None,
+            done: true,
+            timer: None,
+            guard: None,
+        }
+    }
+
+    /// Runs `hook` when the body is dropped (after the connection has been
+    /// marked gone, so its senders already see `is_closed()`). One hook per
+    /// body; setting another replaces it. For the hub's deregistration.
+    #[allow(dead_code)] // used by the hub
+    pub(crate) fn set_on_drop(&mut self, hook: Box<dyn FnOnce() + Send + Sync>) {
+        if let Some(guard) = &mut self.guard {
+            guard.on_drop = Some(hook);
+        }
+    }
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let Some(guard) = this.guard.as_ref() else {
+            this.done = true;
+            return Poll::Ready(None);
+        };
+        let frame = match this.first.take() {
+            Some(first) => Some(first),
+            None => match guard.shared.poll_next(cx) {
+                Poll::Ready(Some(frame)) => Some(frame),
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.timer = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => None,
+            },
+        };
+        if let Some(frame) = frame {
+            if this.keep_alive.is_some() {
+                this.last_write = Some(Instant::now());
+            }
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
+
+        // Nothing queued; the queue has our waker. Keep-alive: the timer may
+        // fire early (it is not moved on every frame); then it is moved to
+        // the real deadline and polled again.
+        let Some(interval) = this.keep_alive else {
+            return Poll::Pending;
+        };
+        loop {
+            let due = *this.last_write.get_or_insert_with(Instant::now) + interval;
+            let Some(timer) = this.timer.as_mut() else {
+                this.timer = Some(Box::pin(sleep_until(due)));
+                continue;
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if now >= due {
+                this.last_write = Some(now);
+                timer.as_mut().reset(now + interval);
+                return Poll::Ready(Some(Ok(Frame::data(KEEP_ALIVE))));
+            }
+            timer.as_mut().reset(due);
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.done {
+            SizeHint::with_exact(0)
+        } else {
+            let mut hint = SizeHint::new();
+            if let Some(first) = &self.first {
+                hint.set_lower(first.len() as u64);
+            }
+            hint
+        }
+    }
+}
+
+impl fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("SseBody");
+        if let Some(guard) = &self.guard {
+            d.field("connection_id", &guard.shared.id);
+        }
+        d.field("keep_alive", &self.keep_alive)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
