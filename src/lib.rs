@@ -25,6 +25,12 @@ pub mod axum;
 // --- re-exports (each module's owner adds its own lines here) ---
 pub use event::{Event, EventBuilder, KEEP_ALIVE};
 pub use field::{EventId, EventName, FieldErrorKind, FieldKind, InvalidField, RetryDelay};
+pub use parse::{
+    parse_all, Comment, Frame, MessageEvent, ParseError, ParseErrorKind, Parser, ParserConfig,
+};
+#[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
+pub use parse::{BodyData, FrameStream, FrameStreamError};
 pub use session::{
     ClosedIds, ClosedIdsConfig, Handshake, HandshakeConfig, IdSource, InvalidSessionId,
     MemoryClosedIds, ResumeToken, SessionId, SessionIdErrorKind,

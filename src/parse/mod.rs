@@ -1,1 +1,936 @@
-//! (in progress)
+//! Incremental event-stream parser: bytes in, [`Frame`]s out.
+//!
+//! [`Parser`] implements WHATWG HTML's [parsing] and [interpreting] of an
+//! event stream, the algorithm a browser's `EventSource` runs, for Rust
+//! clients that read an SSE response (an LLM API, another server):
+//!
+//! - UTF-8 with replacement: invalid bytes become U+FFFD (as
+//!   `String::from_utf8_lossy`); one byte order mark is stripped at the start
+//!   of the stream, and only there.
+//! - Lines end at `\r\n`, `\n` or a lone `\r`, also when the `\r` ends one
+//!   chunk and the `\n` starts the next.
+//! - `name:value` with one leading space of the value removed; a line without a
+//!   colon is a field with an empty value; a line starting with `:` is a
+//!   comment; field names are case-sensitive and unknown ones are ignored.
+//! - `data` appends a line to the data, `event` sets the type, `id` sets the
+//!   last event ID unless the value contains NUL, `retry` applies only if the
+//!   value is all ASCII digits (and fits in a `u64`).
+//! - A blank line dispatches the event: it sets the last event ID; with no
+//!   `data` line there is no event (but the type is reset); the type defaults
+//!   to `message`.
+//! - At the end of the stream ([`Parser::finish`]), an unfinished event and an
+//!   unterminated last line are discarded.
+//!
+//! The result is the same for every way the input is split into chunks.
+//! The only errors are the memory limits of [`ParserConfig`].
+//!
+//! [parsing]: https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
+//! [interpreting]: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+
+mod frame;
+#[cfg(feature = "stream")]
+mod stream;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::field::RetryDelay;
+
+pub use frame::{Comment, Frame, MessageEvent};
+#[cfg(feature = "stream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
+pub use stream::{BodyData, FrameStream, FrameStreamError};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Last event IDs up to this length are copied into each event's single
+/// allocation; longer ones are shared (`Arc<str>`) until they change, so a
+/// server cannot make the parser copy a huge ID into every small event.
+const INLINE_ID_MAX: usize = 128;
+
+/// Limits for [`Parser`]. Both are on by default, so a misbehaving or hostile
+/// server cannot make a client buffer without bound.
+///
+/// | limit | default | what it bounds |
+/// |---|---|---|
+/// | [`max_line_len`](Self::max_line_len) | 1 MiB | one line (without its line break): the parser buffers a line until its end arrives |
+/// | [`max_event_len`](Self::max_event_len) | 8 MiB | the data of one event: the `data:` values as received, plus one byte per line break between them |
+///
+/// Why these values: real streams (LLM token deltas, notifications, JSON
+/// patches) send lines of bytes to kilobytes; a whole JSON document on one
+/// `data:` line of a few hundred KiB is still fine, and an event of many such
+/// lines up to 8 MiB too. Anything bigger is almost certainly a broken or
+/// hostile server. Per parser, memory is then at most about one line plus one
+/// event (decoded data can be up to 3 times the received size when every byte
+/// is invalid UTF-8 and becomes U+FFFD), besides the input not yet parsed.
+/// `usize::MAX` switches a limit off.
+///
+/// ```
+/// use sse_session::{Parser, ParserConfig};
+///
+/// let config = ParserConfig::default()
+///     .max_line_len(64 * 1024)
+///     .max_event_len(1024 * 1024);
+/// let parser = Parser::with_config(config);
+/// # let _ = parser;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use]
+pub struct ParserConfig {
+    max_line_len: usize,
+    max_event_len: usize,
+}
+
+impl Default for ParserConfig {
+    fn default() -> Self {
+        ParserConfig {
+            max_line_len: 1024 * 1024,
+            max_event_len: 8 * 1024 * 1024,
+        }
+    }
+}
+
+impl ParserConfig {
+    /// The longest line accepted, in bytes, not counting the line break
+    /// (default 1 MiB). A longer line is a [`ParseErrorKind::LineTooLong`]
+    /// error, raised as soon as more than this many bytes of the line were
+    /// fed.
+    ///
+    /// ```
+    /// use sse_session::{Parser, ParserConfig, ParseErrorKind};
+    ///
+    /// let mut p = Parser::with_config(ParserConfig::default().max_line_len(8));
+    /// p.feed(b"data: 12345678\n\n");
+    /// assert_eq!(p.next_frame().unwrap_err().kind(), ParseErrorKind::LineTooLong);
+    /// ```
+    pub fn max_line_len(mut self, bytes: usize) -> Self {
+        self.max_line_len = bytes;
+        self
+    }
+
+    /// The largest event data accepted, in bytes as received: the sum of the
+    /// event's `data:` values plus one per line break between them (default
+    /// 8 MiB). More is a [`ParseErrorKind::EventTooLarge`] error.
+    ///
+    /// ```
+    /// use sse_session::{Parser, ParserConfig, ParseErrorKind};
+    ///
+    /// let mut p = Parser::with_config(ParserConfig::default().max_event_len(3));
+    /// p.feed(b"data: ab\ndata: c\n\n");
+    /// let err = p.next_frame().unwrap_err();
+    /// assert_eq!((err.kind(), err.limit()), (ParseErrorKind::EventTooLarge, 3));
+    /// ```
+    pub fn max_event_len(mut self, bytes: usize) -> Self {
+        self.max_event_len = bytes;
+        self
+    }
+
+    /// The configured line limit.
+    ///
+    /// ```
+    /// assert_eq!(sse_session::ParserConfig::default().line_limit(), 1 << 20);
+    /// ```
+    #[must_use]
+    pub fn line_limit(&self) -> usize {
+        self.max_line_len
+    }
+
+    /// The configured event data limit.
+    ///
+    /// ```
+    /// assert_eq!(sse_session::ParserConfig::default().event_limit(), 8 << 20);
+    /// ```
+    #[must_use]
+    pub fn event_limit(&self) -> usize {
+        self.max_event_len
+    }
+}
+
+/// What limit a [`ParseError`] is about.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ParseErrorKind {
+    /// A line was longer than [`ParserConfig::max_line_len`].
+    LineTooLong,
+    /// An event's data was larger than [`ParserConfig::max_event_len`].
+    EventTooLarge,
+}
+
+/// A memory limit of [`ParserConfig`] was exceeded: the parser's only error.
+/// Everything else in an event stream has a defined meaning.
+///
+/// The parser recovers by itself: the rest of the offending line and of the
+/// event it belongs to are skipped (up to and including the next blank line),
+/// without buffering them, and parsing continues after that. The skipped
+/// event is not dispatched and its `id:` does not apply. Frames before the
+/// error are not affected.
+///
+/// ```
+/// use sse_session::{Frame, Parser, ParserConfig, ParseErrorKind};
+///
+/// let mut p = Parser::with_config(ParserConfig::default().max_line_len(10));
+/// p.feed(b"data: far too long\ndata: lost\n\ndata: ok\n\n");
+/// let err = p.next_frame().unwrap_err();
+/// assert_eq!(err.kind(), ParseErrorKind::LineTooLong);
+/// assert_eq!(err.to_string(), "line exceeds 10-byte limit");
+/// // the next event parses normally
+/// assert!(matches!(p.next_frame(), Ok(Some(Frame::Event(e))) if e.data() == "ok"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParseError {
+    kind: ParseErrorKind,
+    limit: usize,
+}
+
+impl ParseError {
+    /// Which limit was exceeded.
+    ///
+    /// ```
+    /// use sse_session::{Parser, ParserConfig, ParseErrorKind};
+    ///
+    /// let mut p = Parser::with_config(ParserConfig::default().max_line_len(2));
+    /// p.feed(b"abc");
+    /// assert_eq!(p.next_frame().unwrap_err().kind(), ParseErrorKind::LineTooLong);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ParseErrorKind {
+        self.kind
+    }
+
+    /// The configured limit, in bytes.
+    ///
+    /// ```
+    /// use sse_session::{Parser, ParserConfig};
+    ///
+    /// let mut p = Parser::with_config(ParserConfig::default().max_line_len(2));
+    /// p.feed(b"abc");
+    /// assert_eq!(p.next_frame().unwrap_err().limit(), 2);
+    /// ```
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ParseErrorKind::LineTooLong => write!(f, "line exceeds {}-byte limit", self.limit),
+            ParseErrorKind::EventTooLarge => {
+                write!(f, "event data exceeds {}-byte limit", self.limit)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Where the current event's data is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Data {
+    /// No `data` line yet: a blank line dispatches nothing.
+    None,
+    /// Exactly one `data` line so far; its value is `buf[start..end]`, not yet
+    /// decoded or copied (the common case: copied once, at dispatch, straight
+    /// into the event's own allocation).
+    Line { start: usize, end: usize },
+    /// Two or more lines (or one that had to leave the buffer), decoded into
+    /// `Parser::acc`, joined with `\n`.
+    Acc,
+}
+
+/// Incremental, sans-IO event-stream parser.
+///
+/// # Calling contract
+///
+/// Inputs: [`feed`](Self::feed) / [`feed_bytes`](Self::feed_bytes) with the
+/// bytes as they arrive, in any chunking, and [`finish`](Self::finish) at the
+/// end of the stream. Output: [`next_frame`](Self::next_frame), which returns
+///
+/// - `Ok(Some(frame))`: the next frame; call again;
+/// - `Ok(None)`: everything fed so far is parsed; feed more (or, after
+///   `finish`, the stream is done);
+/// - `Err(ParseError)`: a limit was exceeded; the parser has already
+///   recovered (see [`ParseError`]), call again.
+///
+/// Call `next_frame` until it returns `Ok(None)` after each `feed`: the
+/// parser keeps the fed bytes until they are parsed, so feeding without
+/// draining grows its buffer.
+///
+/// After `finish`, feeding more starts a new stream, as an `EventSource`
+/// does when it reconnects: a byte order mark is allowed again, the last
+/// event ID and the reconnection time are kept.
+///
+/// ```
+/// use sse_session::{Frame, Parser};
+///
+/// let mut parser = Parser::new();
+/// let mut events = Vec::new();
+/// for chunk in [&b"id: 1\ndata: hel"[..], b"lo\r", b"\n\r\n: bye\n"] {
+///     parser.feed(chunk);
+///     while let Some(frame) = parser.next_frame()? {
+///         if let Frame::Event(e) = frame {
+///             events.push(e.into_data());
+///         }
+///     }
+/// }
+/// parser.finish();
+/// assert_eq!(parser.next_frame()?, None);
+/// assert_eq!(events, ["hello"]);
+/// assert_eq!(parser.last_event_id(), "1");
+/// # Ok::<(), sse_session::ParseError>(())
+/// ```
+///
+/// # Complexity
+///
+/// Linear in the input: each byte is copied into the buffer once and scanned
+/// for line breaks once (`memchr`), however the input is chunked; parsed
+/// bytes are released on the next `feed` without moving the unparsed rest more
+/// than amortised O(1) times. Each dispatched event costs one heap allocation
+/// (data, type and a short last event ID together); comments cost one if
+/// non-empty; retries none.
+pub struct Parser {
+    config: ParserConfig,
+    /// Fed, not yet released bytes. Lines are parsed in place.
+    buf: BytesMut,
+    /// Start of the next line in `buf`.
+    pos: usize,
+    /// `buf[pos..scan]` is known to hold no CR or LF.
+    scan: usize,
+    /// Stream ends marked by `finish`, as offsets into `buf`, in order.
+    ends: VecDeque<usize>,
+    /// At the start of a stream: a BOM may still come.
+    bom_pending: bool,
+    /// The previous line ended with CR: skip one LF.
+    skip_lf: bool,
+    /// The current line was too long: drop bytes up to its end.
+    discard_line: bool,
+    /// After a limit error: ignore lines up to and including a blank one.
+    skip_event: bool,
+
+    // --- the event being built ---
+    data: Data,
+    /// Decoded data when `data == Data::Acc`; capacity reused across events.
+    acc: String,
+    /// Received size of the data so far (for `max_event_len`).
+    data_len: usize,
+    /// Event type buffer (empty = "message").
+    event_type: String,
+    /// Last event ID buffer (set by `id:` lines, committed at dispatch).
+    id_buf: String,
+    /// `id_buf` may differ from `last_id`.
+    id_dirty: bool,
+
+    // --- state that outlives events ---
+    /// The last event ID string.
+    last_id: String,
+    /// `last_id` as a shared string, made on first need for a long ID.
+    last_id_shared: Option<Arc<str>>,
+    retry: Option<RetryDelay>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Parser::new()
+    }
+}
+
+impl fmt::Debug for Parser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parser")
+            .field("config", &self.config)
+            .field("unparsed", &(self.buf.len() - self.pos))
+            .field("last_event_id", &self.last_id)
+            .field("reconnection_time", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Parser {
+    /// A parser with the default limits ([`ParserConfig::default`]).
+    ///
+    /// ```
+    /// let parser = sse_session::Parser::new();
+    /// assert_eq!(parser.last_event_id(), "");
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Parser::with_config(ParserConfig::default())
+    }
+
+    /// A parser with the given limits.
+    ///
+    /// ```
+    /// use sse_session::{Parser, ParserConfig};
+    ///
+    /// let parser = Parser::with_config(ParserConfig::default().max_line_len(4096));
+    /// # let _ = parser;
+    /// ```
+    #[must_use]
+    pub fn with_config(config: ParserConfig) -> Self {
+        Parser {
+            config,
+            buf: BytesMut::new(),
+            pos: 0,
+            scan: 0,
+            ends: VecDeque::new(),
+            bom_pending: true,
+            skip_lf: false,
+            discard_line: false,
+            skip_event: false,
+            data: Data::None,
+            acc: String::new(),
+            data_len: 0,
+            event_type: String::new(),
+            id_buf: String::new(),
+            id_dirty: false,
+            last_id: String::new(),
+            last_id_shared: None,
+            retry: None,
+        }
+    }
+
+    /// Appends bytes of the stream. Nothing is parsed until
+    /// [`next_frame`](Self::next_frame).
+    ///
+    /// ```
+    /// use sse_session::Parser;
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed(b"data: x\n");
+    /// assert_eq!(p.next_frame()?, None); // the event is not finished yet
+    /// p.feed(b"\n");
+    /// assert!(p.next_frame()?.is_some());
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.release();
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Like [`feed`](Self::feed), for a chunk that is already `Bytes` (what an
+    /// HTTP body yields).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use sse_session::Parser;
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed_bytes(Bytes::from_static(b"data: x\n\n"));
+    /// assert!(p.next_frame()?.is_some());
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    pub fn feed_bytes(&mut self, chunk: Bytes) {
+        self.feed(&chunk);
+    }
+
+    /// Marks the end of the stream. Lines fed before are still returned by
+    /// [`next_frame`](Self::next_frame); then an unterminated last line and an
+    /// unfinished event (no blank line after it) are discarded, as the spec
+    /// says: "If the file ends in the middle of an event, before the final
+    /// empty line, the incomplete event is not dispatched."
+    ///
+    /// Feeding after `finish` starts a new stream (see [`Parser`]).
+    ///
+    /// ```
+    /// use sse_session::{Frame, Parser};
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed(b"data: complete\n\ndata: cut off\n");
+    /// p.finish();
+    /// assert!(matches!(p.next_frame()?, Some(Frame::Event(e)) if e.data() == "complete"));
+    /// assert_eq!(p.next_frame()?, None);
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    pub fn finish(&mut self) {
+        let len = self.buf.len();
+        if self.ends.back() != Some(&len) {
+            self.ends.push_back(len);
+        }
+    }
+
+    /// The last event ID string: the ID of the latest dispatched event (or of
+    /// an `id:` followed by a blank line without data), `""` before any.
+    /// This is the value for a `Last-Event-ID` header when reconnecting.
+    ///
+    /// ```
+    /// use sse_session::Parser;
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed(b"id: abc\n\n");
+    /// assert_eq!(p.next_frame()?, None); // no data: no event, but the ID is set
+    /// assert_eq!(p.last_event_id(), "abc");
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        &self.last_id
+    }
+
+    /// The reconnection time from the latest valid `retry:` line, if any.
+    ///
+    /// ```
+    /// use sse_session::{Parser, RetryDelay};
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed(b"retry: 1500\nretry: 2s\n");
+    /// while p.next_frame()?.is_some() {}
+    /// assert_eq!(p.reconnection_time(), Some(RetryDelay::from_millis(1500)));
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn reconnection_time(&self) -> Option<RetryDelay> {
+        self.retry
+    }
+
+    /// Parses up to the next frame. See the calling contract on [`Parser`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] when a line or an event exceeds the configured limit.
+    /// The parser has then skipped the offending event and can be called again.
+    ///
+    /// ```
+    /// use sse_session::{Frame, Parser};
+    ///
+    /// let mut p = Parser::new();
+    /// p.feed(b"data: 1\n\ndata: 2\n\n");
+    /// let mut n = 0;
+    /// while let Some(Frame::Event(_)) = p.next_frame()? {
+    ///     n += 1;
+    /// }
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use = "frames are only produced by calling next_frame until it returns Ok(None)"]
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
+        loop {
+            let limit = match self.ends.front() {
+                Some(&end) => end,
+                None => self.buf.len(),
+            };
+            if self.skip_lf && self.pos < limit {
+                if self.buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                    self.scan = self.scan.max(self.pos);
+                }
+                self.skip_lf = false;
+            }
+            if self.bom_pending {
+                let avail = &self.buf[self.pos..limit];
+                if avail.len() >= BOM.len() {
+                    if avail.starts_with(BOM) {
+                        self.pos += BOM.len();
+                        self.scan = self.scan.max(self.pos);
+                    }
+                    self.bom_pending = false;
+                } else if !BOM.starts_with(avail) {
+                    self.bom_pending = false;
+                } else if self.ends.is_empty() {
+                    return Ok(None);
+                } else {
+                    self.end_stream();
+                    continue;
+                }
+            }
+            match memchr::memchr2(b'\n', b'\r', &self.buf[self.scan..limit]) {
+                Some(i) => {
+                    let eol = self.scan + i;
+                    let start = self.pos;
+                    let next = if self.buf[eol] == b'\n' {
+                        eol + 1
+                    } else if eol + 1 < limit {
+                        eol + 1 + usize::from(self.buf[eol + 1] == b'\n')
+                    } else {
+                        self.skip_lf = true;
+                        eol + 1
+                    };
+                    self.pos = next;
+                    self.scan = next;
+                    if self.discard_line {
+                        self.discard_line = false;
+                        continue;
+                    }
+                    if eol - start > self.config.max_line_len {
+                        return Err(self.limit_error(ParseErrorKind::LineTooLong));
+                    }
+                    match self.line(start, eol) {
+                        Ok(None) => continue,
+                        other => return other,
+                    }
+                }
+                None => {
+                    self.scan = limit;
+                    if self.discard_line {
+                        self.pos = limit;
+                    } else if limit - self.pos > self.config.max_line_len {
+                        self.discard_line = true;
+                        self.pos = limit;
+                        return Err(self.limit_error(ParseErrorKind::LineTooLong));
+                    }
+                    if self.ends.is_empty() {
+                        return Ok(None);
+                    }
+                    self.end_stream();
+                }
+            }
+        }
+    }
+
+    /// Drops bytes that were parsed (keeping a pending single data line) so
+    /// the buffer holds only what is still needed.
+    fn release(&mut self) {
+        let keep_from = match self.data {
+            Data::Line { start, .. } => start.min(self.pos),
+            _ => self.pos,
+        };
+        if keep_from == 0 {
+            return;
+        }
+        if keep_from == self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.advance(keep_from);
+        }
+        self.pos -= keep_from;
+        self.scan -= keep_from;
+        if let Data::Line { start, end } = &mut self.data {
+            *start -= keep_from;
+            *end -= keep_from;
+        }
+        for end in &mut self.ends {
+            *end -= keep_from;
+        }
+    }
+
+    /// The stream ended at `ends[0]`: drop the unterminated line and the
+    /// unfinished event; be ready for a new stream.
+    fn end_stream(&mut self) {
+        if let Some(end) = self.ends.pop_front() {
+            self.pos = end;
+            self.scan = end;
+        }
+        self.bom_pending = true;
+        self.skip_lf = false;
+        self.discard_line = false;
+        self.skip_event = false;
+        self.reset_event();
+    }
+
+    fn limit_error(&mut self, kind: ParseErrorKind) -> ParseError {
+        self.skip_event = true;
+        self.reset_event();
+        let limit = match kind {
+            ParseErrorKind::LineTooLong => self.config.max_line_len,
+            ParseErrorKind::EventTooLarge => self.config.max_event_len,
+        };
+        ParseError { kind, limit }
+    }
+
+    /// Forgets the event being built (not the last event ID string).
+    fn reset_event(&mut self) {
+        self.data = Data::None;
+        self.acc.clear();
+        self.data_len = 0;
+        self.event_type.clear();
+        if self.id_dirty {
+            self.id_buf.clear();
+            self.id_buf.push_str(&self.last_id);
+            self.id_dirty = false;
+        }
+    }
+
+    /// Interprets the line `buf[start..end]` (without its line break).
+    fn line(&mut self, start: usize, end: usize) -> Result<Option<Frame>, ParseError> {
+        if self.skip_event {
+            if start == end {
+                self.skip_event = false;
+                self.reset_event();
+            }
+            return Ok(None);
+        }
+        if start == end {
+            return Ok(self.dispatch());
+        }
+        let line = &self.buf[start..end];
+        let (name, value_start) = match memchr::memchr(b':', line) {
+            Some(0) => {
+                let text = strip_space(&line[1..]);
+                return Ok(Some(Frame::Comment(Comment::new(decode(text)))));
+            }
+            Some(colon) => {
+                let space = usize::from(line.get(colon + 1) == Some(&b' '));
+                (&line[..colon], start + colon + 1 + space)
+            }
+            None => (line, end),
+        };
+        match name {
+            b"data" => self.data_line(value_start, end),
+            b"event" => {
+                self.event_type.clear();
+                push_decoded(&mut self.event_type, &self.buf[value_start..end]);
+                Ok(None)
+            }
+            b"id" => {
+                let value = &self.buf[value_start..end];
+                if memchr::memchr(0, value).is_none() {
+                    self.id_buf.clear();
+                    push_decoded(&mut self.id_buf, value);
+                    self.id_dirty = true;
+                }
+                Ok(None)
+            }
+            b"retry" => Ok(parse_retry(&self.buf[value_start..end]).map(|ms| {
+                let delay = RetryDelay::from_millis(ms);
+                self.retry = Some(delay);
+                Frame::Retry(delay)
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    fn data_line(&mut self, start: usize, end: usize) -> Result<Option<Frame>, ParseError> {
+        let separator = usize::from(self.data != Data::None);
+        let len = self.data_len + separator + (end - start);
+        if len > self.config.max_event_len {
+            return Err(self.limit_error(ParseErrorKind::EventTooLarge));
+        }
+        self.data_len = len;
+        match self.data {
+            Data::None => self.data = Data::Line { start, end },
+            Data::Line {
+                start: first_start,
+                end: first_end,
+            } => {
+                self.acc.clear();
+                push_decoded(&mut self.acc, &self.buf[first_start..first_end]);
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.buf[start..end]);
+                self.data = Data::Acc;
+            }
+            Data::Acc => {
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.buf[start..end]);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A blank line: dispatch the event.
+    fn dispatch(&mut self) -> Option<Frame> {
+        if self.id_dirty {
+            if self.id_buf != self.last_id {
+                self.last_id.clear();
+                self.last_id.push_str(&self.id_buf);
+                self.last_id_shared = None;
+            }
+            self.id_dirty = false;
+        }
+        let inline_id = self.last_id.len() <= INLINE_ID_MAX;
+        let extra = self.event_type.len() + if inline_id { self.last_id.len() } else { 0 };
+        let mut text;
+        match self.data {
+            Data::None => {
+                self.event_type.clear();
+                return None;
+            }
+            Data::Line { start, end } => {
+                let value = &self.buf[start..end];
+                match std::str::from_utf8(value) {
+                    Ok(s) => {
+                        text = String::with_capacity(s.len() + extra);
+                        text.push_str(s);
+                    }
+                    Err(_) => {
+                        text = String::from_utf8_lossy(value).into_owned();
+                        text.reserve_exact(extra);
+                    }
+                }
+            }
+            Data::Acc => {
+                text = String::with_capacity(self.acc.len() + extra);
+                text.push_str(&self.acc);
+                self.acc.clear();
+            }
+        }
+        self.data = Data::None;
+        self.data_len = 0;
+        let data_end = text.len();
+        if self.event_type != "message" {
+            text.push_str(&self.event_type);
+        }
+        self.event_type.clear();
+        let type_end = text.len();
+        let shared_id = if inline_id {
+            text.push_str(&self.last_id);
+            None
+        } else {
+            let last_id = &self.last_id;
+            Some(
+                self.last_id_shared
+                    .get_or_insert_with(|| Arc::from(last_id.as_str()))
+                    .clone(),
+            )
+        };
+        Some(Frame::Event(MessageEvent::from_parts(
+            text, data_end, type_end, shared_id,
+        )))
+    }
+}
+
+/// Parses a whole event stream at once: [`Parser::feed`], [`Parser::finish`],
+/// and every frame. An unfinished last event is discarded.
+///
+/// # Errors
+///
+/// The first [`ParseError`] (with the default limits).
+///
+/// ```
+/// use sse_session::{parse_all, Frame, MessageEvent};
+///
+/// let frames = parse_all(b"\xEF\xBB\xBFdata: caf\xC3\xA9\r\n\r\ndata: lost")?;
+/// assert_eq!(frames, [Frame::Event(MessageEvent::new("message", "café", ""))]);
+/// # Ok::<(), sse_session::ParseError>(())
+/// ```
+pub fn parse_all(input: &[u8]) -> Result<Vec<Frame>, ParseError> {
+    let mut parser = Parser::new();
+    parser.feed(input);
+    parser.finish();
+    let mut frames = Vec::new();
+    while let Some(frame) = parser.next_frame()? {
+        frames.push(frame);
+    }
+    Ok(frames)
+}
+
+fn strip_space(value: &[u8]) -> &[u8] {
+    match value {
+        [b' ', rest @ ..] => rest,
+        _ => value,
+    }
+}
+
+/// UTF-8 decode with U+FFFD for each maximal invalid subpart (as
+/// `String::from_utf8_lossy` and the WHATWG decoder do).
+fn push_decoded(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => out.push_str(s),
+        Err(_) => {
+            for chunk in bytes.utf8_chunks() {
+                out.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `Some(n)` if `value` is one or more ASCII digits and fits in a `u64`.
+fn parse_retry(value: &[u8]) -> Option<u64> {
+    if value.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(input: &[u8]) -> Vec<(String, String, String)> {
+        parse_all(input)
+            .unwrap()
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Event(e) => Some((
+                    e.event_type().to_owned(),
+                    e.data().to_owned(),
+                    e.last_event_id().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ev(t: &str, d: &str, i: &str) -> (String, String, String) {
+        (t.into(), d.into(), i.into())
+    }
+
+    #[test]
+    fn cr_at_chunk_end_then_lf() {
+        let mut p = Parser::new();
+        p.feed(b"data: a\r");
+        assert_eq!(p.next_frame(), Ok(None));
+        p.feed(b"\ndata: b\r\n\r\n");
+        let Ok(Some(Frame::Event(e))) = p.next_frame() else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.data(), "a\nb");
+        assert_eq!(p.next_frame(), Ok(None));
+    }
+
+    #[test]
+    fn long_id_is_shared() {
+        let id = "x".repeat(INLINE_ID_MAX + 1);
+        let input = format!("id: {id}\ndata: 1\n\ndata: 2\n\n");
+        assert_eq!(
+            events(input.as_bytes()),
+            [ev("message", "1", &id), ev("message", "2", &id)]
+        );
+    }
+
+    #[test]
+    fn pending_data_line_survives_release() {
+        let mut p = Parser::new();
+        p.feed(b"xx\ndata: one\n");
+        assert_eq!(p.next_frame(), Ok(None));
+        p.feed(b"\n");
+        assert!(matches!(p.next_frame(), Ok(Some(Frame::Event(e))) if e.data() == "one"));
+    }
+
+    #[test]
+    fn feed_after_finish_is_a_new_stream() {
+        let mut p = Parser::new();
+        p.feed(b"id: 1\ndata: a\n\ndata: cut");
+        p.finish();
+        p.feed(b"\xEF\xBB\xBFdata: b\n\n");
+        let mut got = Vec::new();
+        while let Some(f) = p.next_frame().unwrap() {
+            got.push(f);
+        }
+        assert_eq!(
+            got,
+            [
+                Frame::Event(MessageEvent::new("", "a", "1")),
+                Frame::Event(MessageEvent::new("", "b", "1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn retry_overflow_ignored() {
+        assert_eq!(parse_retry(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_retry(b"18446744073709551616"), None);
+        assert_eq!(parse_retry(b""), None);
+        assert_eq!(parse_retry(b"+1"), None);
+    }
+}

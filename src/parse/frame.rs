@@ -1,0 +1,287 @@
+//! What the parser yields: [`Frame`], [`MessageEvent`], [`Comment`].
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::field::RetryDelay;
+
+/// One thing the parser found in an event stream, in stream order.
+///
+/// - [`Frame::Event`]: a blank line dispatched an event that had at least one
+///   `data` line ([WHATWG: dispatch the event]).
+/// - [`Frame::Retry`]: a valid `retry:` line (ASCII digits only) changed the
+///   reconnection time. It is reported when the line is read, not at the
+///   next blank line, exactly when a browser applies it.
+/// - [`Frame::Comment`]: a line starting with `:` (browsers ignore these; servers
+///   use them as keep-alives).
+///
+/// ```
+/// use sse_session::{parse_all, Frame, RetryDelay};
+///
+/// let frames = parse_all(b": hi\nretry: 3000\ndata: x\n\n")?;
+/// assert!(matches!(&frames[0], Frame::Comment(c) if c.text() == "hi"));
+/// assert_eq!(frames[1], Frame::Retry(RetryDelay::from_millis(3000)));
+/// assert!(matches!(&frames[2], Frame::Event(e) if e.data() == "x"));
+/// # Ok::<(), sse_session::ParseError>(())
+/// ```
+///
+/// [WHATWG: dispatch the event]: https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Frame {
+    /// A dispatched event.
+    Event(MessageEvent),
+    /// A `retry:` line with a valid value.
+    Retry(RetryDelay),
+    /// A comment line.
+    Comment(Comment),
+}
+
+/// A dispatched event, as a browser's `EventSource` delivers it in a
+/// `MessageEvent`: the type, the data and the last event ID.
+///
+/// The parser builds each event in one heap allocation: the data, a custom
+/// type and a short last event ID share one buffer; the default type
+/// `"message"` is a static string and a long last event ID (over 128 bytes) is
+/// shared between events until it changes.
+///
+/// Equality compares the three values, not how they are stored.
+///
+/// ```
+/// use sse_session::{parse_all, Frame, MessageEvent};
+///
+/// let frames = parse_all(b"event: add\nid: 7\ndata: 1\ndata: 2\n\n")?;
+/// let Frame::Event(event) = &frames[0] else { unreachable!() };
+/// assert_eq!(event.event_type(), "add");
+/// assert_eq!(event.data(), "1\n2");
+/// assert_eq!(event.last_event_id(), "7");
+/// assert_eq!(*event, MessageEvent::new("add", "1\n2", "7"));
+/// # Ok::<(), sse_session::ParseError>(())
+/// ```
+#[derive(Clone)]
+pub struct MessageEvent {
+    /// `data ++ event type ++ (last event ID if inline)`.
+    text: String,
+    data_end: usize,
+    type_end: usize,
+    /// `None`: the ID is `text[type_end..]`.
+    shared_id: Option<Arc<str>>,
+}
+
+const DEFAULT_TYPE: &str = "message";
+
+impl MessageEvent {
+    /// An event with the given values, e.g. to compare against parser output
+    /// in tests. An empty `event_type` means `"message"`, as in the stream.
+    ///
+    /// ```
+    /// use sse_session::MessageEvent;
+    ///
+    /// let e = MessageEvent::new("", "hello", "");
+    /// assert_eq!(e.event_type(), "message");
+    /// assert_eq!(e, MessageEvent::new("message", "hello", ""));
+    /// ```
+    pub fn new(event_type: &str, data: &str, last_event_id: &str) -> Self {
+        let mut text = String::with_capacity(data.len() + event_type.len() + last_event_id.len());
+        text.push_str(data);
+        let data_end = text.len();
+        if event_type != DEFAULT_TYPE {
+            text.push_str(event_type);
+        }
+        let type_end = text.len();
+        text.push_str(last_event_id);
+        MessageEvent {
+            text,
+            data_end,
+            type_end,
+            shared_id: None,
+        }
+    }
+
+    /// Built by the parser: `text` already holds data, type (empty for the
+    /// default) and, when `shared_id` is `None`, the ID.
+    pub(crate) fn from_parts(
+        text: String,
+        data_end: usize,
+        type_end: usize,
+        shared_id: Option<Arc<str>>,
+    ) -> Self {
+        debug_assert!(data_end <= type_end && type_end <= text.len());
+        debug_assert!(text.is_char_boundary(data_end) && text.is_char_boundary(type_end));
+        MessageEvent {
+            text,
+            data_end,
+            type_end,
+            shared_id,
+        }
+    }
+
+    /// The event type: the last `event:` value of the event, or `"message"`
+    /// if there was none or it was empty ([WHATWG][spec]). A browser delivers
+    /// the event to `addEventListener(type, ..)` listeners of this type.
+    ///
+    /// ```
+    /// use sse_session::{parse_all, Frame};
+    ///
+    /// let frames = parse_all(b"data: a\n\nevent: ping\ndata: b\n\n")?;
+    /// let types: Vec<&str> = frames
+    ///     .iter()
+    ///     .map(|f| match f { Frame::Event(e) => e.event_type(), _ => "" })
+    ///     .collect();
+    /// assert_eq!(types, ["message", "ping"]);
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    ///
+    /// [spec]: https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        match &self.text[self.data_end..self.type_end] {
+            "" => DEFAULT_TYPE,
+            t => t,
+        }
+    }
+
+    /// The data: the values of the event's `data:` lines joined with `\n`
+    /// (so a line break inside the data always reads as `\n`, whatever the
+    /// server sent). Invalid UTF-8 was replaced by U+FFFD.
+    ///
+    /// ```
+    /// use sse_session::{parse_all, Frame};
+    ///
+    /// let frames = parse_all(b"data: a\r\ndata:  b\rdata\n\n")?;
+    /// let Frame::Event(e) = &frames[0] else { unreachable!() };
+    /// assert_eq!(e.data(), "a\n b\n");
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn data(&self) -> &str {
+        &self.text[..self.data_end]
+    }
+
+    /// The last event ID when this event was dispatched: the value of the
+    /// latest `id:` line of the stream so far (it persists across events until
+    /// changed, and an empty `id:` resets it to `""`). This is what a browser
+    /// sends back in `Last-Event-ID` when it reconnects.
+    ///
+    /// ```
+    /// use sse_session::{parse_all, Frame};
+    ///
+    /// let frames = parse_all(b"id: 1\ndata: a\n\ndata: b\n\nid\ndata: c\n\n")?;
+    /// let ids: Vec<&str> = frames
+    ///     .iter()
+    ///     .map(|f| match f { Frame::Event(e) => e.last_event_id(), _ => "?" })
+    ///     .collect();
+    /// assert_eq!(ids, ["1", "1", ""]);
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn last_event_id(&self) -> &str {
+        match &self.shared_id {
+            Some(id) => id,
+            None => &self.text[self.type_end..],
+        }
+    }
+
+    /// The data as an owned `String`, reusing the event's allocation (no copy).
+    ///
+    /// ```
+    /// use sse_session::MessageEvent;
+    ///
+    /// let e = MessageEvent::new("update", "{\"n\":1}", "42");
+    /// assert_eq!(e.into_data(), "{\"n\":1}");
+    /// ```
+    #[must_use]
+    pub fn into_data(self) -> String {
+        let mut text = self.text;
+        text.truncate(self.data_end);
+        text
+    }
+}
+
+impl PartialEq for MessageEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.data() == other.data()
+            && self.event_type() == other.event_type()
+            && self.last_event_id() == other.last_event_id()
+    }
+}
+
+impl Eq for MessageEvent {}
+
+impl Hash for MessageEvent {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.event_type().hash(state);
+        self.data().hash(state);
+        self.last_event_id().hash(state);
+    }
+}
+
+impl fmt::Debug for MessageEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageEvent")
+            .field("event_type", &self.event_type())
+            .field("data", &self.data())
+            .field("last_event_id", &self.last_event_id())
+            .finish()
+    }
+}
+
+/// A comment line (`:text`). Browsers ignore comments; servers send them as
+/// keep-alives, and they can carry diagnostics.
+///
+/// ```
+/// use sse_session::{parse_all, Comment, Frame};
+///
+/// let frames = parse_all(b":\n:  two spaces\n")?;
+/// assert_eq!(frames, [
+///     Frame::Comment(Comment::new("")),
+///     Frame::Comment(Comment::new(" two spaces")),
+/// ]);
+/// # Ok::<(), sse_session::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Comment {
+    text: String,
+}
+
+impl Comment {
+    /// A comment with this text (as [`Comment::text`] returns it).
+    ///
+    /// ```
+    /// use sse_session::Comment;
+    ///
+    /// assert_eq!(Comment::new("keep-alive").text(), "keep-alive");
+    /// ```
+    pub fn new(text: impl Into<String>) -> Self {
+        Comment { text: text.into() }
+    }
+
+    /// The text after the colon, without one leading space if there was one
+    /// (the same rule as field values). Invalid UTF-8 was replaced by U+FFFD.
+    ///
+    /// ```
+    /// use sse_session::{parse_all, Frame};
+    ///
+    /// let frames = parse_all(b": ping\n")?;
+    /// let Frame::Comment(c) = &frames[0] else { unreachable!() };
+    /// assert_eq!(c.text(), "ping");
+    /// # Ok::<(), sse_session::ParseError>(())
+    /// ```
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The text as an owned `String` (no copy).
+    ///
+    /// ```
+    /// use sse_session::Comment;
+    ///
+    /// assert_eq!(Comment::new("x").into_text(), "x");
+    /// ```
+    #[must_use]
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
