@@ -138,7 +138,6 @@ impl SseBody {
     /// Runs `hook` when the body is dropped (after the connection has been
     /// marked gone, so its senders already see `is_closed()`). One hook per
     /// body; setting another replaces it. For the hub's deregistration.
-    #[allow(dead_code)] // used by the hub
     pub(crate) fn set_on_drop(&mut self, hook: Box<dyn FnOnce() + Send + Sync>) {
         if let Some(guard) = &mut self.guard {
             guard.on_drop = Some(hook);

@@ -48,22 +48,26 @@
 //! An invalid or missing session token is never an error: it yields a fresh
 //! session. An error response would make the browser's `EventSource` stop.
 //!
-//! # For the hub (crate-internal hooks)
-//!
-//! - [`Sessions::open`] (`pub(crate)`): builds the connection for an already
-//!   vetted [`Handshake`], skipping the closed check.
-//! - `Connection::on_body_drop(Box<dyn FnOnce() + Send + Sync>)`
-//!   (`pub(crate)`): runs once, when the body is dropped (client gone, stream
-//!   finished and dropped by hyper, or the response never sent). By then the
-//!   connection is already marked ended (`Sender::is_closed()` is true).
-//!   Use it to deregister; it must not block.
-//! - Public on [`Sender`]: `send_bytes`, `closed()`, `is_closed()`,
-//!   `disconnect()`, `connection_id()`, `session_id()`, `queued()`.
-//!   Holding a `Sender` keeps the stream open (the stream ends, resumably,
-//!   when the last sender is dropped), so a registry that holds senders
-//!   keeps its connections alive until the client leaves or it drops them.
+//! To reach connections later by session, by user or by topic, accept them
+//! through a [`Hub`] instead of [`Sessions`].
+
+// For the hub (crate-internal hooks; not part of the public docs):
+//
+// - `Sessions::open` (`pub(crate)`): builds the connection for an already
+//   vetted `Handshake`, skipping the closed check.
+// - `Connection::on_body_drop(Box<dyn FnOnce() + Send + Sync>)`
+//   (`pub(crate)`): runs once, when the body is dropped (client gone, stream
+//   finished and dropped by hyper, or the response never sent). By then the
+//   connection is already marked ended (`Sender::is_closed()` is true).
+//   Use it to deregister; it must not block.
+// - Public on `Sender`: `send_bytes`, `closed()`, `is_closed()`,
+//   `disconnect()`, `connection_id()`, `session_id()`, `queued()`.
+//   Holding a `Sender` keeps the stream open (the stream ends, resumably,
+//   when the last sender is dropped), so a registry that holds senders
+//   keeps its connections alive until the client leaves or it drops them.
 
 mod body;
+mod hub;
 mod sender;
 mod shared;
 
@@ -76,6 +80,7 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{request::Parts, Request, Response, StatusCode};
 
 pub use body::SseBody;
+pub use hub::{Hub, HubConfig, HubStats, UserKey};
 pub use sender::{SendError, SendErrorKind, Sender};
 pub use shared::ConnectionId;
 
@@ -629,7 +634,6 @@ impl Connection {
     }
 
     /// Runs `hook` once when the body is dropped (see the module docs).
-    #[allow(dead_code)] // used by the hub
     pub(crate) fn on_body_drop(&mut self, hook: Box<dyn FnOnce() + Send + Sync>) {
         self.body.set_on_drop(hook);
     }
