@@ -35,3 +35,9 @@ pub use session::{
     ClosedIds, ClosedIdsConfig, Handshake, HandshakeConfig, IdSource, InvalidSessionId,
     MemoryClosedIds, ResumeToken, SessionId, SessionIdErrorKind,
 };
+#[cfg(feature = "live")]
+#[cfg_attr(docsrs, doc(cfg(feature = "live")))]
+pub use live::{
+    Accepted, Connection, ConnectionId, SendError, SendErrorKind, Sender, SessionConfig, Sessions,
+    SseBody,
+};
