@@ -1,1 +1,724 @@
-fn main(){}
+//! Load test over loopback: N real SSE connections to an axum server holding a `Hub`
+//! (or, with `--baseline axum-broadcast`, axum's `Sse` over a `tokio::sync::broadcast`
+//! channel, the way it is usually done), fixed-rate broadcasts, and a report of
+//! delivery, latency from broadcast to client receipt, server memory per connection
+//! and slow-consumer disconnects.
+//!
+//! ```text
+//! cargo run --release --example load -- --connections 5000 --rate 100 --seconds 10 --bytes 100
+//! cargo run --release --example load -- --baseline axum-broadcast
+//! ```
+//!
+//! The tool runs itself twice: `load server ...` is a child process that only serves
+//! (so its RSS is the server's alone), and this process is the client. The server
+//! binds 127.0.0.1 port 0 and exits when its stdin closes. Every loop is bounded in
+//! count and in time.
+//!
+//! Flags (defaults in brackets): `--connections N` [5000], `--rate R` broadcasts per
+//! second [100], `--seconds S` [10], `--bytes B` data bytes per event [100],
+//! `--baseline axum-broadcast` (instead of the hub), server settings:
+//! `--serve axum|hyper` [hyper: hyper's http1 builder with the settings below;
+//! axum: `axum::serve` with its defaults], `--backlog N` [4096], `--nodelay on|off` [on],
+//! `--max-buf-size N` [hyper's default], `--writev on|off|auto` [auto],
+//! `--queue-frames N` (hub queue bound), `--server-threads N` [2],
+//! `--client-threads N` [2], `--connect-concurrency N` handshakes in flight [256].
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::response::sse::{Event as AxumEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use sse_session::event::Event;
+use sse_session::live::{Hub, SessionConfig};
+use sse_session::parse::{Frame, Parser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Hub,
+    AxumBroadcast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Serve {
+    Axum,
+    Hyper,
+}
+
+#[derive(Clone, Debug)]
+struct Opts {
+    connections: usize,
+    rate: u32,
+    seconds: u64,
+    bytes: usize,
+    mode: Mode,
+    serve: Serve,
+    backlog: u32,
+    nodelay: bool,
+    max_buf_size: Option<usize>,
+    writev: Option<bool>,
+    queue_frames: Option<usize>,
+    server_threads: usize,
+    client_threads: usize,
+    connect_concurrency: usize,
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        connections: 5_000,
+        rate: 100,
+        seconds: 10,
+        bytes: 100,
+        mode: Mode::Hub,
+        serve: Serve::Hyper,
+        backlog: 4096,
+        nodelay: true,
+        max_buf_size: None,
+        writev: None,
+        queue_frames: None,
+        server_threads: 2,
+        client_threads: 2,
+        connect_concurrency: 256,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--connections" => o.connections = num(value()?)?,
+            "--rate" => o.rate = num(value()?)?.clamp(1, 100_000) as u32,
+            "--seconds" => o.seconds = num(value()?)?.clamp(1, 3_600) as u64,
+            "--bytes" => o.bytes = num(value()?)?.clamp(32, 1 << 20),
+            "--baseline" => match value()?.as_str() {
+                "axum-broadcast" => o.mode = Mode::AxumBroadcast,
+                "none" | "hub" => o.mode = Mode::Hub,
+                other => return Err(format!("unknown baseline {other:?}")),
+            },
+            "--serve" => match value()?.as_str() {
+                "axum" => o.serve = Serve::Axum,
+                "hyper" => o.serve = Serve::Hyper,
+                other => return Err(format!("unknown server {other:?}")),
+            },
+            "--backlog" => o.backlog = num(value()?)?.clamp(1, 65_535) as u32,
+            "--nodelay" => o.nodelay = value()? == "on",
+            "--max-buf-size" => o.max_buf_size = Some(num(value()?)?.max(8192)),
+            "--writev" => {
+                o.writev = match value()?.as_str() {
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    _ => None,
+                }
+            }
+            "--queue-frames" => o.queue_frames = Some(num(value()?)?.max(1)),
+            "--server-threads" => o.server_threads = num(value()?)?.clamp(1, 64),
+            "--client-threads" => o.client_threads = num(value()?)?.clamp(1, 64),
+            "--connect-concurrency" => o.connect_concurrency = num(value()?)?.clamp(1, 100_000),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+fn server_args(o: &Opts) -> Vec<String> {
+    let mut a = vec![
+        "--baseline".into(),
+        if o.mode == Mode::Hub {
+            "hub"
+        } else {
+            "axum-broadcast"
+        }
+        .into(),
+        "--serve".into(),
+        if o.serve == Serve::Axum {
+            "axum"
+        } else {
+            "hyper"
+        }
+        .into(),
+        "--backlog".into(),
+        o.backlog.to_string(),
+        "--nodelay".into(),
+        if o.nodelay { "on" } else { "off" }.into(),
+        "--server-threads".into(),
+        o.server_threads.to_string(),
+    ];
+    if let Some(n) = o.max_buf_size {
+        a.extend(["--max-buf-size".into(), n.to_string()]);
+    }
+    if let Some(w) = o.writev {
+        a.extend(["--writev".into(), if w { "on" } else { "off" }.into()]);
+    }
+    if let Some(n) = o.queue_frames {
+        a.extend(["--queue-frames".into(), n.to_string()]);
+    }
+    a
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (server, rest) = match args.first().map(String::as_str) {
+        Some("server") => (true, &args[1..]),
+        _ => (false, &args[..]),
+    };
+    let opts = match parse_opts(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+    };
+    if server {
+        run_server(opts);
+    } else {
+        run_driver(opts);
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+#[derive(Clone)]
+struct App {
+    mode: Mode,
+    hub: Hub,
+    tx: broadcast::Sender<String>,
+    lagged: Arc<AtomicU64>,
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn run_server(o: Opts) {
+    // Exit when the driver goes away (it holds our stdin).
+    std::thread::spawn(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+        std::process::exit(0);
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.server_threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let listener = socket.listen(o.backlog).expect("listen");
+        let addr = listener.local_addr().expect("local addr");
+
+        let mut config = SessionConfig::default();
+        if let Some(n) = o.queue_frames {
+            config = config.queue_frames(n);
+        }
+        let app = App {
+            mode: o.mode,
+            hub: Hub::new(config),
+            tx: broadcast::channel(128).0,
+            lagged: Arc::new(AtomicU64::new(0)),
+        };
+        let router = Router::new()
+            .route("/events", get(events))
+            .route("/stats", get(stats))
+            .route("/run", post(run))
+            .with_state(app);
+
+        println!("listening {addr}");
+        std::io::stdout().flush().ok();
+
+        match o.serve {
+            Serve::Axum => {
+                let nodelay = o.nodelay;
+                let listener = listener.tap_io(move |tcp| {
+                    let _ = tcp.set_nodelay(nodelay);
+                });
+                axum::serve(listener, router).await.expect("serve");
+            }
+            Serve::Hyper => loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = tcp.set_nodelay(o.nodelay);
+                let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                if let Some(n) = o.max_buf_size {
+                    builder.max_buf_size(n);
+                }
+                if let Some(w) = o.writev {
+                    builder.writev(w);
+                }
+                tokio::spawn(async move {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                });
+            },
+        }
+    });
+}
+
+async fn events(State(app): State<App>, req: Request) -> Response {
+    match app.mode {
+        Mode::Hub => {
+            let (parts, _) = req.into_parts();
+            app.hub
+                .accept(&parts, None)
+                .await
+                .into_response()
+                .map(Body::new)
+        }
+        Mode::AxumBroadcast => {
+            // The usual way: one broadcast receiver per connection, each event turned
+            // into an axum `Event` (and encoded) per connection.
+            let lagged = app.lagged.clone();
+            let stream = futures_util::stream::unfold(app.tx.subscribe(), move |mut rx| {
+                let lagged = lagged.clone();
+                async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok(data) => {
+                                let event = AxumEvent::default().data(data);
+                                return Some((Ok::<_, Infallible>(event), rx));
+                            }
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                lagged.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                }
+            });
+            Sse::new(stream)
+                .keep_alive(KeepAlive::default())
+                .into_response()
+        }
+    }
+}
+
+async fn stats(State(app): State<App>) -> String {
+    let (connections, slow) = match app.mode {
+        Mode::Hub => (app.hub.connection_count(), app.hub.stats().slow_disconnects),
+        Mode::AxumBroadcast => (app.tx.receiver_count(), 0),
+    };
+    format!(
+        "rss_kib={} connections={connections} slow={slow} lagged={}",
+        rss_kib(),
+        app.lagged.load(Ordering::Relaxed)
+    )
+}
+
+async fn run(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> String {
+    let get = |k: &str, d: u64| q.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let rate = get("rate", 100).clamp(1, 100_000);
+    let seconds = get("seconds", 10).clamp(1, 3_600);
+    let bytes = get("bytes", 100).clamp(32, 1 << 20) as usize;
+    let total = rate * seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut reached = 0u64;
+    let mut send_time = Duration::ZERO;
+    for seq in 0..total {
+        tick.tick().await;
+        let mut data = format!("{seq} {} ", now_micros());
+        data.extend(std::iter::repeat_n('x', bytes.saturating_sub(data.len())));
+        let t = Instant::now();
+        match app.mode {
+            Mode::Hub => reached += app.hub.broadcast(&Event::new(data)) as u64,
+            Mode::AxumBroadcast => reached += app.tx.send(data).unwrap_or(0) as u64,
+        }
+        send_time += t.elapsed();
+        sent += 1;
+    }
+    format!(
+        "sent={sent} reached={reached} elapsed_ms={} send_us_avg={}",
+        started.elapsed().as_millis(),
+        send_time.as_micros() / u128::from(sent.max(1))
+    )
+}
+
+// ---------------------------------------------------------------- client (driver)
+
+/// Undoes HTTP/1.1 chunked transfer coding, incrementally.
+#[derive(Default)]
+struct Dechunk {
+    state: ChunkState,
+    size: usize,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum ChunkState {
+    #[default]
+    Size,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    Done,
+}
+
+impl Dechunk {
+    fn feed(&mut self, mut input: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), String> {
+        use ChunkState::*;
+        while let Some(&b) = input.first() {
+            if self.state == Data {
+                let n = self.size.min(input.len());
+                out(&input[..n]);
+                self.size -= n;
+                input = &input[n..];
+                if self.size == 0 {
+                    self.state = DataCr;
+                }
+                continue;
+            }
+            input = &input[1..];
+            self.state = match (self.state, b) {
+                (Size, b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F') => {
+                    let digit = (b as char).to_digit(16).unwrap_or(0) as usize;
+                    self.size = self
+                        .size
+                        .checked_mul(16)
+                        .and_then(|s| s.checked_add(digit))
+                        .ok_or("chunk size overflow")?;
+                    Size
+                }
+                (Size | Ext, b';') | (Ext, _) if b != b'\r' && b != b'\n' => Ext,
+                (Size | Ext, b'\r') => SizeLf,
+                (Size | Ext | SizeLf, b'\n') if self.size == 0 => Done,
+                (Size | Ext | SizeLf, b'\n') => Data,
+                (DataCr, b'\r') => DataLf,
+                (DataLf, b'\n') => Size,
+                (Done, _) => return Ok(()),
+                (state, b) => {
+                    return Err(format!(
+                        "bad chunked coding: byte {b:#x} in {}",
+                        state as u8
+                    ))
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ClientResult {
+    connected: bool,
+    events: u64,
+    out_of_order: u64,
+    latencies_us: Vec<u32>,
+    error: Option<String>,
+    ended_by_server: bool,
+}
+
+async fn client(
+    addr: SocketAddr,
+    connected: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+    expect: usize,
+    permit: OwnedSemaphorePermit,
+) -> ClientResult {
+    let mut r = ClientResult {
+        latencies_us: Vec::with_capacity(expect),
+        ..ClientResult::default()
+    };
+    let run = async {
+        let mut tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        tcp.write_all(
+            b"GET /events HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n",
+        )
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+        let mut buf = Vec::with_capacity(4096);
+        let head_end = loop {
+            let mut chunk = [0u8; 4096];
+            let n = tcp
+                .read(&mut chunk)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("closed before the response head".to_owned());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if buf.len() > 16 * 1024 {
+                return Err("response head too large".to_owned());
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        if !head.starts_with("http/1.1 200") {
+            return Err(format!("status: {}", head.lines().next().unwrap_or("")));
+        }
+        let chunked = head.contains("transfer-encoding: chunked");
+        connected.fetch_add(1, Ordering::Relaxed);
+        drop(permit);
+        r.connected = true;
+        let mut dechunk = Dechunk::default();
+        let mut parser = Parser::new();
+        let mut next_seq = 0u64;
+        let mut body = buf.split_off(head_end);
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            if chunked {
+                dechunk.feed(&body, |data| parser.feed(data))?;
+            } else {
+                parser.feed(&body);
+            }
+            body.clear();
+            while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
+                if let Frame::Event(ev) = frame {
+                    let now = now_micros();
+                    let mut fields = ev.data().split(' ');
+                    let seq: u64 = fields
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(u64::MAX);
+                    let sent: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(now);
+                    if seq != next_seq {
+                        r.out_of_order += 1;
+                    }
+                    next_seq = seq.wrapping_add(1);
+                    r.events += 1;
+                    r.latencies_us
+                        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                }
+            }
+            let n = tokio::select! {
+                n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
+                _ = stop.changed() => return Ok(()),
+            };
+            if n == 0 {
+                r.ended_by_server = true;
+                return Ok(());
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    };
+    if let Err(e) = run.await {
+        r.error = Some(e);
+    }
+    r
+}
+
+fn fetch(addr: SocketAddr, method: &str, path: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    let mut tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(3_700))).ok();
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    Ok(body)
+}
+
+fn field(s: &str, key: &str) -> u64 {
+    s.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn spawn_server(o: &Opts) -> (Child, SocketAddr) {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut child = Command::new(exe)
+        .arg("server")
+        .args(server_args(o))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the server process");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("server address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|a| a.parse().ok())
+        .expect("server prints `listening ADDR`");
+    (child, addr)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn run_driver(o: Opts) {
+    let (mut child, addr) = spawn_server(&o);
+    let _ = fetch(addr, "GET", "/stats"); // warm up
+    std::thread::sleep(Duration::from_millis(200));
+    let before = fetch(addr, "GET", "/stats").unwrap_or_default();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.client_threads)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let expect = (o.rate as u64 * o.seconds) as usize;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let connected = Arc::new(AtomicUsize::new(0));
+
+    let report = rt.block_on(async {
+        // Connect, at most `connect_concurrency` handshakes in flight.
+        let t0 = Instant::now();
+        let gate = Arc::new(Semaphore::new(o.connect_concurrency));
+        let mut tasks = Vec::with_capacity(o.connections);
+        for _ in 0..o.connections {
+            let permit = gate.clone().acquire_owned().await.expect("semaphore");
+            let fut = client(addr, connected.clone(), stop_rx.clone(), expect, permit);
+            tasks.push(tokio::spawn(fut));
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while connected.load(Ordering::Relaxed) < o.connections && Instant::now() < deadline {
+            if tasks.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let connect_time = t0.elapsed();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle =
+            tokio::task::spawn_blocking(move || fetch(addr, "GET", "/stats").unwrap_or_default())
+                .await
+                .unwrap_or_default();
+
+        let q = format!(
+            "/run?rate={}&seconds={}&bytes={}",
+            o.rate, o.seconds, o.bytes
+        );
+        let run = tokio::task::spawn_blocking(move || fetch(addr, "POST", &q).unwrap_or_default())
+            .await
+            .unwrap_or_default();
+        // Let the last events arrive.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after =
+            tokio::task::spawn_blocking(move || fetch(addr, "GET", "/stats").unwrap_or_default())
+                .await
+                .unwrap_or_default();
+        let _ = stop_tx.send(true);
+        let mut results = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(10), t).await {
+                results.push(r);
+            }
+        }
+        (connect_time, idle, run, after, results)
+    });
+    drop(child.stdin.take()); // the server exits when its stdin closes
+    let _ = child.wait();
+
+    let (connect_time, idle, run, after, results) = report;
+    let held = results.iter().filter(|r| r.connected).count();
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
+    let ended = results.iter().filter(|r| r.ended_by_server).count();
+    let delivered: u64 = results.iter().map(|r| r.events).sum();
+    let out_of_order: u64 = results.iter().map(|r| r.out_of_order).sum();
+    let sent = field(&run, "sent");
+    let expected = sent * held as u64;
+    let mut lat: Vec<u32> = results
+        .iter()
+        .flat_map(|r| r.latencies_us.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    let rss0 = field(&before, "rss_kib");
+    let rss1 = field(&idle, "rss_kib");
+    let rss2 = field(&after, "rss_kib");
+    let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
+    let elapsed_ms = field(&run, "elapsed_ms").max(1);
+
+    println!(
+        "mode={} serve={:?} nodelay={} max_buf_size={:?} writev={:?} backlog={}",
+        if o.mode == Mode::Hub {
+            "hub"
+        } else {
+            "axum-broadcast"
+        },
+        o.serve,
+        o.nodelay,
+        o.max_buf_size,
+        o.writev,
+        o.backlog
+    );
+    println!(
+        "connections held {held}/{} (connected in {:.1} s), client errors {}{}",
+        o.connections,
+        connect_time.as_secs_f64(),
+        errors.len(),
+        errors
+            .first()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "broadcasts sent {sent} at {}/s for {} s ({} bytes each): {run}",
+        o.rate, o.seconds, o.bytes
+    );
+    println!(
+        "delivered {delivered}/{expected} ({:.3}%), {:.0} events/s, out of order {out_of_order}, streams ended by server {ended}",
+        100.0 * delivered as f64 / expected.max(1) as f64,
+        delivered as f64 * 1000.0 / elapsed_ms as f64,
+    );
+    println!(
+        "latency broadcast->client: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        percentile(&lat, 1.0)
+    );
+    println!(
+        "server RSS: {rss0} KiB before, {rss1} KiB with {held} idle connections ({:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
+        per_conn,
+        per_conn / 1024.0
+    );
+    println!(
+        "slow-consumer disconnects {} (hub), lagged events {} (broadcast channel)",
+        field(&after, "slow"),
+        field(&after, "lagged")
+    );
+}

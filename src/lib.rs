@@ -41,3 +41,6 @@ pub use live::{
     Accepted, Connection, ConnectionId, SendError, SendErrorKind, Sender, SessionConfig, Sessions,
     SseBody,
 };
+#[cfg(feature = "live")]
+#[cfg_attr(docsrs, doc(cfg(feature = "live")))]
+pub use live::{Hub, HubConfig, HubStats, UserKey};
