@@ -233,3 +233,106 @@ impl fmt::Debug for SseBody {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use futures_util::FutureExt;
+    use http_body::Body;
+    use http_body_util::BodyExt;
+    use tokio::time::Instant;
+
+    use crate::event::{Event, KEEP_ALIVE};
+    use crate::live::{Accepted, Sender, SessionConfig, Sessions, SseBody};
+
+    const INTERVAL: Duration = Duration::from_millis(300);
+
+    async fn open(keep_alive: Option<Duration>) -> (Sender, SseBody) {
+        let parts = http::Request::get("/events?id=tab")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let sessions = Sessions::new(SessionConfig::default().keep_alive(keep_alive));
+        match sessions.accept(&parts).await {
+            Accepted::Open(conn) => conn.into_parts(),
+            Accepted::Closed(_) => panic!("closed"),
+        }
+    }
+
+    async fn next_data(body: &mut SseBody) -> Option<Bytes> {
+        body.frame().await.map(|f| f.unwrap().into_data().unwrap())
+    }
+
+    #[test]
+    fn empty_body() {
+        let mut body = SseBody::empty();
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.frame().now_or_never().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn first_frame_then_size_hint_unknown() {
+        let (_tx, mut body) = open(None).await;
+        assert!(!body.is_end_stream());
+        assert_eq!(body.size_hint().lower(), 21);
+        assert_eq!(body.size_hint().upper(), None);
+        let first = next_data(&mut body).await.unwrap();
+        assert_eq!(&first[..], b"retry: 3000\nid: tab\n\n");
+        assert_eq!(body.size_hint().lower(), 0);
+        assert!(
+            body.frame().now_or_never().is_none(),
+            "nothing queued: pending"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_after_exactly_the_idle_interval() {
+        let (_tx, mut body) = open(Some(INTERVAL)).await;
+        let _first = next_data(&mut body).await.unwrap();
+        let t0 = Instant::now();
+        assert_eq!(next_data(&mut body).await.unwrap(), KEEP_ALIVE);
+        assert_eq!(t0.elapsed(), INTERVAL);
+        assert_eq!(next_data(&mut body).await.unwrap(), KEEP_ALIVE);
+        assert_eq!(t0.elapsed(), 2 * INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_frame_restarts_the_idle_interval() {
+        let (tx, mut body) = open(Some(INTERVAL)).await;
+        let _first = next_data(&mut body).await.unwrap();
+        assert!(body.frame().now_or_never().is_none()); // arms the timer
+        let t0 = Instant::now();
+        tokio::time::advance(Duration::from_millis(200)).await;
+        tx.send(Event::new("busy")).unwrap();
+        assert_eq!(next_data(&mut body).await.unwrap(), &b"data: busy\n\n"[..]);
+        // The timer armed at t0 fires at t0 + 300 ms, early: re-armed for
+        // 300 ms after the event.
+        let ka = next_data(&mut body).await.unwrap();
+        assert_eq!(ka, KEEP_ALIVE);
+        assert_eq!(t0.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_keep_alive_when_off() {
+        let (_tx, mut body) = open(None).await;
+        let _first = next_data(&mut body).await.unwrap();
+        let waited = tokio::time::timeout(Duration::from_secs(3600), next_data(&mut body)).await;
+        assert!(waited.is_err(), "nothing ever comes");
+    }
+
+    #[tokio::test]
+    async fn ends_after_queue_when_senders_are_gone() {
+        let (tx, mut body) = open(Some(INTERVAL)).await;
+        tx.send(Event::new("x")).unwrap();
+        drop(tx);
+        assert!(next_data(&mut body).await.is_some());
+        assert!(next_data(&mut body).await.is_some());
+        assert!(next_data(&mut body).await.is_none());
+        assert!(body.is_end_stream());
+        assert!(next_data(&mut body).await.is_none(), "keeps returning None");
+    }
+}

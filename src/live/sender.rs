@@ -477,3 +477,238 @@ impl From<Refused> for SendErrorKind {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use futures_util::FutureExt;
+    use http_body_util::BodyExt;
+    use tokio::sync::Semaphore;
+
+    use crate::event::Event;
+    use crate::field::EventId;
+    use crate::live::{Accepted, SendErrorKind, Sender, SessionConfig, Sessions, SseBody};
+    use crate::session::{ClosedIds, MemoryClosedIds, SessionId};
+
+    async fn open(config: SessionConfig, query: &str) -> (Sender, SseBody) {
+        let parts = http::Request::get(format!("/events{query}"))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        match Sessions::new(config).accept(&parts).await {
+            Accepted::Open(conn) => conn.into_parts(),
+            Accepted::Closed(_) => panic!("closed"),
+        }
+    }
+
+    async fn next_data(body: &mut SseBody) -> Option<Bytes> {
+        body.frame().await.map(|f| f.unwrap().into_data().unwrap())
+    }
+
+    #[tokio::test]
+    async fn frame_bound() {
+        let (tx, _body) = open(SessionConfig::default().queue_frames(2), "").await;
+        tx.send(Event::new("1")).unwrap();
+        tx.send(Event::new("2")).unwrap();
+        let err = tx.send(Event::new("3")).unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::Full);
+        assert_eq!(err.get_ref().data(), Some("3"));
+        assert_eq!(tx.queued(), (2, 18));
+    }
+
+    #[tokio::test]
+    async fn byte_bound_but_one_big_frame_fits_an_empty_queue() {
+        let (tx, mut body) = open(SessionConfig::default().queue_bytes(16), "").await;
+        let big = Bytes::from(format!("data: {}\n\n", "x".repeat(100)));
+        tx.send_bytes(big.clone()).unwrap(); // empty queue: accepted
+        let err = tx
+            .send_bytes(Bytes::from_static(b"data: y\n\n"))
+            .unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::Full);
+        assert_eq!(err.into_inner(), Bytes::from_static(b"data: y\n\n"));
+        assert!(next_data(&mut body).await.unwrap().starts_with(b"retry:"));
+        assert_eq!(next_data(&mut body).await.unwrap(), big);
+        // Drained: room again.
+        tx.send_bytes(Bytes::from_static(b"data: y\n\n")).unwrap();
+        assert_eq!(tx.queued(), (1, 9));
+    }
+
+    #[tokio::test]
+    async fn shared_frames_are_not_copied() {
+        let (tx, mut body) = open(SessionConfig::default(), "").await;
+        let frame = Event::new("all").to_bytes();
+        tx.send_bytes(frame.clone()).unwrap();
+        let _first = next_data(&mut body).await.unwrap();
+        let got = next_data(&mut body).await.unwrap();
+        assert_eq!(got.as_ptr(), frame.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn empty_bytes_are_ignored() {
+        let (tx, _body) = open(SessionConfig::default(), "").await;
+        tx.send_bytes(Bytes::new()).unwrap();
+        assert_eq!(tx.queued(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn has_id_is_refused_even_with_the_session_id() {
+        let (tx, _body) = open(SessionConfig::default(), "?id=tab").await;
+        let err = tx
+            .send(Event::new("x").with_id(EventId::from_static("tab")))
+            .unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::HasId);
+        assert_eq!(
+            err.to_string(),
+            "event carries an id; the session stream owns the id field"
+        );
+        // Also for an empty id (which would reset lastEventId).
+        let err = tx
+            .send(Event::new("x").with_id(EventId::from_static("")))
+            .unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::HasId);
+        assert!(!tx.is_closed());
+    }
+
+    #[tokio::test]
+    async fn body_drop_closes_and_drops_the_queue() {
+        let (tx, body) = open(SessionConfig::default(), "").await;
+        tx.send(Event::new("queued")).unwrap();
+        assert!(tx.closed().now_or_never().is_none());
+        drop(body);
+        assert!(tx.closed().now_or_never().is_some());
+        assert!(tx.is_closed());
+        assert_eq!(tx.queued(), (0, 0));
+        let err = tx.send(Event::new("x")).unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::Closed);
+        assert_eq!(err.to_string(), "the event stream has ended");
+    }
+
+    #[tokio::test]
+    async fn closed_wakes_a_waiting_task() {
+        let (tx, body) = open(SessionConfig::default(), "").await;
+        let waiter = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.closed().await }
+        });
+        tokio::task::yield_now().await;
+        drop(body);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn disconnect_ends_now_without_the_queue() {
+        let (tx, mut body) = open(SessionConfig::default(), "?id=tab").await;
+        let _first = next_data(&mut body).await.unwrap();
+        tx.send(Event::new("dropped")).unwrap();
+        tx.disconnect();
+        assert!(next_data(&mut body).await.is_none());
+        use http_body::Body as _;
+        assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn last_sender_drop_flushes_then_ends() {
+        let (tx, body) = open(SessionConfig::default(), "?id=tab").await;
+        let tx2 = tx.clone();
+        tx.send(Event::new("a")).unwrap();
+        drop(tx);
+        assert!(!tx2.is_closed(), "one sender left");
+        tx2.send(Event::new("b")).unwrap();
+        drop(tx2);
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"retry: 3000\nid: tab\n\ndata: a\n\ndata: b\n\n");
+    }
+
+    #[tokio::test]
+    async fn close_with_delivers_queue_then_last_event_beyond_the_bound() {
+        let store = Arc::new(MemoryClosedIds::default());
+        let config = SessionConfig::default()
+            .queue_frames(1)
+            .retry(None)
+            .shared_closed_ids(Arc::clone(&store));
+        let (tx, body) = open(config, "?id=tab").await;
+        tx.send(Event::new("a")).unwrap();
+        tx.close_with(Event::new("bye")).await.unwrap();
+        let id = SessionId::try_from("tab").unwrap();
+        assert!(store.is_closed(&id, Instant::now()).await);
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&all[..], b"id: tab\n\ndata: a\n\ndata: bye\n\n");
+    }
+
+    #[tokio::test]
+    async fn close_with_an_id_does_nothing() {
+        let store = Arc::new(MemoryClosedIds::default());
+        let config = SessionConfig::default().shared_closed_ids(Arc::clone(&store));
+        let (tx, _body) = open(config, "?id=tab").await;
+        let err = tx
+            .close_with(Event::new("x").with_id(EventId::from_static("1")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::HasId);
+        assert!(!tx.is_closed());
+        let id = SessionId::try_from("tab").unwrap();
+        assert!(!store.is_closed(&id, Instant::now()).await);
+    }
+
+    #[tokio::test]
+    async fn close_after_the_client_left_still_marks_closed() {
+        let store = Arc::new(MemoryClosedIds::default());
+        let config = SessionConfig::default().shared_closed_ids(Arc::clone(&store));
+        let (tx, body) = open(config, "?id=tab").await;
+        drop(body);
+        let err = tx.close_with(Event::new("bye")).await.unwrap_err();
+        assert_eq!(err.kind(), SendErrorKind::Closed);
+        let id = SessionId::try_from("tab").unwrap();
+        assert!(store.is_closed(&id, Instant::now()).await);
+    }
+
+    /// A store whose writes wait for a permit: shows the ID is marked closed
+    /// before the stream ends.
+    struct Gated {
+        gate: Semaphore,
+        inner: MemoryClosedIds,
+    }
+
+    impl ClosedIds for Gated {
+        async fn is_closed(&self, id: &SessionId, now: Instant) -> bool {
+            self.inner.is_closed(id, now).await
+        }
+        async fn mark_closed(&self, id: &SessionId, now: Instant) {
+            let _permit = self.gate.acquire().await.unwrap();
+            self.inner.mark_closed(id, now).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn close_marks_the_store_before_ending_the_stream() {
+        let store = Arc::new(Gated {
+            gate: Semaphore::new(0),
+            inner: MemoryClosedIds::default(),
+        });
+        let config = SessionConfig::default().shared_closed_ids(Arc::clone(&store));
+        let (tx, _body) = open(config, "?id=tab").await;
+        let closing = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.close().await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            !tx.is_closed(),
+            "the stream must not end before the store knows"
+        );
+        store.gate.add_permits(1);
+        closing.await.unwrap();
+        assert!(tx.is_closed());
+        let id = SessionId::try_from("tab").unwrap();
+        assert!(store.inner.is_closed(&id, Instant::now()).await);
+    }
+}
