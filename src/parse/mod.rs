@@ -558,6 +558,12 @@ impl Parser {
                         self.discard_line = false;
                         continue;
                     }
+                    if self.skip_event {
+                        if eol == start {
+                            self.skip_event = false;
+                        }
+                        continue;
+                    }
                     if eol - start > self.config.max_line_len {
                         return Err(self.limit_error(ParseErrorKind::LineTooLong));
                     }
@@ -568,7 +574,9 @@ impl Parser {
                 }
                 None => {
                     self.scan = limit;
-                    if self.discard_line {
+                    if self.discard_line || (self.skip_event && limit > self.pos) {
+                        // Not a blank line, and skipped: don't keep it.
+                        self.discard_line = true;
                         self.pos = limit;
                     } else if limit - self.pos > self.config.max_line_len {
                         self.discard_line = true;
@@ -649,13 +657,6 @@ impl Parser {
 
     /// Interprets the line `buf[start..end]` (without its line break).
     fn line(&mut self, start: usize, end: usize) -> Result<Option<Frame>, ParseError> {
-        if self.skip_event {
-            if start == end {
-                self.skip_event = false;
-                self.reset_event();
-            }
-            return Ok(None);
-        }
         if start == end {
             return Ok(self.dispatch());
         }
