@@ -8,7 +8,8 @@
 //! Used by tests/conformance.rs and tests/parse_chunking.rs to check the real
 //! (incremental, in-place) parser.
 
-#![allow(dead_code)]
+// The nesting follows the spec text, step by step.
+#![allow(dead_code, clippy::collapsible_match)]
 
 use sse_session::{Comment, Frame, MessageEvent, RetryDelay};
 
