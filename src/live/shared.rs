@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
 use crate::session::{SessionId, SharedClosedIds};
@@ -73,6 +73,11 @@ impl fmt::Display for ConnectionId {
         fmt::Display::fmt(&self.0, f)
     }
 }
+
+/// The largest chunk the body builds from several small queued frames.
+/// 16 KiB: the default HTTP/2 frame size and the largest TLS record, so a
+/// chunk is never split by the layers below for being too large.
+pub(crate) const COALESCE_MAX: usize = 16 * 1024;
 
 /// Queue bounds of one connection.
 #[derive(Clone, Copy, Debug)]
@@ -200,22 +205,44 @@ impl Shared {
         self.mark_ended();
     }
 
-    /// The body's side: the next queued frame, `None` at the end, or
-    /// `Pending` with the waker stored.
+    /// The body's side: the next queued frame (or several small ones as one
+    /// chunk), `None` at the end, or `Pending` with the waker stored.
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         let mut st = self.lock();
-        if let Some(frame) = st.queue.pop_front() {
-            st.queued_bytes -= frame.len();
+        let Some(frame) = st.queue.pop_front() else {
+            if st.end {
+                return Poll::Ready(None);
+            }
+            match &mut st.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        };
+        st.queued_bytes -= frame.len();
+        // More frames waiting: hand them out as one chunk of at most
+        // `COALESCE_MAX` bytes. A lone frame (the usual case, and every
+        // broadcast frame on a client that keeps up) goes out as it is,
+        // uncopied.
+        let mut len = frame.len();
+        let mut count = 0;
+        for next in &st.queue {
+            if len + next.len() > COALESCE_MAX {
+                break;
+            }
+            len += next.len();
+            count += 1;
+        }
+        if count == 0 {
             return Poll::Ready(Some(frame));
         }
-        if st.end {
-            return Poll::Ready(None);
+        let mut chunk = BytesMut::with_capacity(len);
+        chunk.extend_from_slice(&frame);
+        for next in st.queue.drain(..count) {
+            chunk.extend_from_slice(&next);
         }
-        match &mut st.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+        st.queued_bytes -= len - frame.len();
+        Poll::Ready(Some(chunk.freeze()))
     }
 
     /// Frames and bytes waiting in the queue.
