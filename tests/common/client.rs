@@ -684,29 +684,29 @@ where
     );
     println!("keep-alive (interval {interval:?}) arrived after {gaps:?}");
     for gap in &gaps {
-        assert!(
-            *gap >= interval - Duration::from_millis(50),
-            "too early: {gap:?}"
-        );
+        // Measured from when the client saw the previous frame, so it can
+        // be a little short of the interval; half of it is the sanity bound.
+        assert!(*gap >= interval / 2, "too early: {gap:?}");
         assert!(
             *gap <= interval + Duration::from_millis(500),
             "too late: {gap:?}"
         );
     }
 
-    // Busy: an event every 100 ms for 1.5 s; no comment in between.
+    // Busy: an event every 50 ms for 1.5 s (a sixth of the interval, so a
+    // loaded machine has slack); no comment in between.
     let mut busy = open(server.addr, Proto::H1, "", &[]).await;
     busy.first_id().await;
     let tx = server.sender().await;
     let producer = tokio::spawn(async move {
-        for i in 0..15 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             tx.send(Event::new(i.to_string())).unwrap();
         }
         tx // keep the stream open until the reader is done
     });
     let mut events = 0;
-    while events < 15 {
+    while events < 30 {
         match busy.frame_within(Duration::from_secs(2)).await {
             Some(Frame::Event(_)) => events += 1,
             other => panic!("busy stream: expected only events, got {other:?}"),
