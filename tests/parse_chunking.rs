@@ -268,6 +268,61 @@ proptest! {
     }
 }
 
+/// Streams with long lines (over the parser's internal 2 KiB threshold for
+/// receiving a long `data` line straight into its own buffer).
+fn long_line_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let blob = |n: usize, b: u8| vec![b; n];
+    let piece = prop_oneof![
+        Just(b"data: ".to_vec()),
+        Just(b"data:".to_vec()),
+        Just(b"data".to_vec()),
+        Just(b"event: e".to_vec()),
+        Just(b"id: 1".to_vec()),
+        Just(b": c".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n\n".to_vec()),
+        Just(b"\xE2\x82".to_vec()),
+        Just("\u{2026}".as_bytes().to_vec()),
+        (1usize..5000).prop_map(move |n| blob(n, b'a')),
+        Just(blob(2047, b'b')),
+        Just(blob(2048, b'c')),
+    ];
+    prop::collection::vec(piece, 0..16).prop_map(|ps| ps.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn long_lines_any_split_equals_whole_and_oracle(
+        input in long_line_bytes(),
+        raw_cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let config = ParserConfig::default();
+        let whole = run(config, &input, &[]);
+        let split = run(config, &input, &cuts_for(input.len(), &raw_cuts));
+        prop_assert_eq!(&split, &whole);
+        let expected = oracle::parse(&input);
+        let frames: Vec<Frame> = whole.0.into_iter().map(|i| i.expect("no limit")).collect();
+        prop_assert_eq!(frames, expected.frames);
+        prop_assert_eq!(whole.1, expected.last_event_id);
+    }
+
+    #[test]
+    fn long_lines_limits_error_at_the_right_point(
+        input in long_line_bytes(),
+        raw_cuts in prop::collection::vec(any::<usize>(), 0..40),
+        max_line in 1000usize..9000,
+        max_event in 1000usize..12000,
+    ) {
+        let config = ParserConfig::default().max_line_len(max_line).max_event_len(max_event);
+        let split = run(config, &input, &cuts_for(input.len(), &raw_cuts));
+        prop_assert_eq!(split.0, model_with_limits(&input, max_line, max_event));
+    }
+}
+
 #[test]
 fn chunk_sizes_1_7_64_4096_agree_on_a_large_stream() {
     let mut input = Vec::new();

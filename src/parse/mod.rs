@@ -238,10 +238,31 @@ enum Data {
     /// decoded or copied (the common case: copied once, at dispatch, straight
     /// into the event's own allocation).
     Line { start: usize, end: usize },
-    /// Two or more lines (or one that had to leave the buffer), decoded into
-    /// `Parser::acc`, joined with `\n`.
+    /// Two or more lines, decoded into `Parser::acc`, joined with `\n`.
     Acc,
+    /// One long line, received into `Parser::spill` (raw bytes).
+    Spilled,
 }
+
+/// A long `data` line skips the line buffer: once its unterminated part is
+/// `SPILL_MIN` bytes, its value moves to `Parser::spill` and later chunks are
+/// appended there directly, so the value is copied once and its buffer
+/// becomes the event's `String` without another copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spill {
+    /// Not in use.
+    None,
+    /// The line has not ended yet: `feed` appends to `spill`.
+    Open,
+    /// `feed` found the line break; it is at `buf[pos]`.
+    Closed,
+    /// `feed` found the line over the limit; `next_frame` reports it.
+    Overflow,
+}
+
+const SPILL_MIN: usize = 2048;
+/// The spill buffer kept for the next long line is at most this big.
+const MAX_SPILL_RETAINED: usize = 256 * 1024;
 
 /// Incremental, sans-IO event-stream parser.
 ///
@@ -311,6 +332,12 @@ pub struct Parser {
     discard_line: bool,
     /// After a limit error: ignore lines up to and including a blank one.
     skip_event: bool,
+    /// A long `data` line being received straight into `spill`.
+    spill_state: Spill,
+    /// The value of a long `data` line (see `Spill`), raw bytes.
+    spill: Vec<u8>,
+    /// Bytes of the spilled line before its value (`data:` or `data: `).
+    spill_prefix: usize,
 
     // --- the event being built ---
     data: Data,
@@ -382,6 +409,9 @@ impl Parser {
             skip_lf: false,
             discard_line: false,
             skip_event: false,
+            spill_state: Spill::None,
+            spill: Vec::new(),
+            spill_prefix: 0,
             data: Data::None,
             acc: String::new(),
             data_len: 0,
@@ -411,8 +441,33 @@ impl Parser {
         if chunk.is_empty() {
             return;
         }
+        let chunk = match self.spill_state {
+            Spill::Open => self.feed_spill(chunk),
+            _ => chunk,
+        };
         self.release();
         self.buf.extend_from_slice(chunk);
+    }
+
+    /// The long data line in `spill` continues in `chunk`: append up to its
+    /// line break; return the rest (from the line break on) for the buffer.
+    fn feed_spill<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
+        let line_break = find_line_break(chunk);
+        let take = line_break.unwrap_or(chunk.len());
+        if self.spill_prefix + self.spill.len() + take > self.config.max_line_len {
+            // `next_frame` reports the error, then drops the rest of the line.
+            self.spill_state = Spill::Overflow;
+            self.spill.clear();
+            return chunk;
+        }
+        self.spill.extend_from_slice(&chunk[..take]);
+        match line_break {
+            Some(_) => {
+                self.spill_state = Spill::Closed;
+                &chunk[take..]
+            }
+            None => &[],
+        }
     }
 
     /// Like [`feed`](Self::feed), for a chunk that is already `Bytes` (what an
@@ -450,6 +505,11 @@ impl Parser {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     pub fn finish(&mut self) {
+        if self.spill_state == Spill::Open {
+            // An unterminated last line is discarded.
+            self.spill_state = Spill::None;
+            self.spill.clear();
+        }
         let len = self.buf.len();
         if self.ends.back() != Some(&len) {
             self.ends.push_back(len);
@@ -511,6 +571,11 @@ impl Parser {
     /// ```
     #[must_use = "frames are only produced by calling next_frame until it returns Ok(None)"]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
+        if self.spill_state == Spill::Overflow {
+            self.spill_state = Spill::None;
+            self.discard_line = true;
+            return Err(self.limit_error(ParseErrorKind::LineTooLong));
+        }
         loop {
             let limit = match self.ends.front() {
                 Some(&end) => end,
@@ -540,7 +605,7 @@ impl Parser {
                     continue;
                 }
             }
-            match memchr::memchr2(b'\n', b'\r', &self.buf[self.scan..limit]) {
+            match find_line_break(&self.buf[self.scan..limit]) {
                 Some(i) => {
                     let eol = self.scan + i;
                     let start = self.pos;
@@ -554,6 +619,13 @@ impl Parser {
                     };
                     self.pos = next;
                     self.scan = next;
+                    if self.spill_state == Spill::Closed {
+                        self.spill_state = Spill::None;
+                        match self.spilled_data_line() {
+                            Ok(None) => continue,
+                            other => return other,
+                        }
+                    }
                     if self.discard_line {
                         self.discard_line = false;
                         continue;
@@ -584,12 +656,64 @@ impl Parser {
                         return Err(self.limit_error(ParseErrorKind::LineTooLong));
                     }
                     if self.ends.is_empty() {
+                        self.maybe_spill();
                         return Ok(None);
                     }
                     self.end_stream();
                 }
             }
         }
+    }
+
+    /// The unterminated line `buf[pos..]` is a long `data` line: move its
+    /// value to `spill`, and let `feed` append the rest there.
+    fn maybe_spill(&mut self) {
+        let partial = &self.buf[self.pos..];
+        if partial.len() < SPILL_MIN
+            || self.data == Data::Spilled
+            || self.discard_line
+            || self.skip_event
+        {
+            return;
+        }
+        let Some(offset) = value_offset(partial, b"data") else {
+            return;
+        };
+        self.spill.clear();
+        self.spill.extend_from_slice(&partial[offset..]);
+        self.spill_prefix = offset;
+        self.spill_state = Spill::Open;
+        self.pos = self.buf.len();
+        self.scan = self.pos;
+    }
+
+    /// The long data line in `spill` has ended.
+    fn spilled_data_line(&mut self) -> Result<Option<Frame>, ParseError> {
+        let separator = usize::from(self.data != Data::None);
+        let len = self.data_len + separator + self.spill.len();
+        if len > self.config.max_event_len {
+            self.spill.clear();
+            return Err(self.limit_error(ParseErrorKind::EventTooLarge));
+        }
+        self.data_len = len;
+        match self.data {
+            Data::None => self.data = Data::Spilled,
+            Data::Line { start, end } => {
+                self.acc.clear();
+                push_decoded(&mut self.acc, &self.buf[start..end]);
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.spill);
+                self.spill.clear();
+                self.data = Data::Acc;
+            }
+            // `maybe_spill` does not start a second spill in one event.
+            Data::Acc | Data::Spilled => {
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.spill);
+                self.spill.clear();
+            }
+        }
+        Ok(None)
     }
 
     /// Drops bytes that were parsed (keeping a pending single data line) so
@@ -644,6 +768,10 @@ impl Parser {
 
     /// Forgets the event being built (not the last event ID string).
     fn reset_event(&mut self) {
+        if self.spill_state != Spill::Overflow {
+            self.spill_state = Spill::None;
+        }
+        self.spill.clear();
         self.data = Data::None;
         self.acc.clear();
         self.data_len = 0;
@@ -661,39 +789,45 @@ impl Parser {
             return Ok(self.dispatch());
         }
         let line = &self.buf[start..end];
-        let (name, value_start) = match memchr::memchr(b':', line) {
-            Some(0) => {
+        // The field name is everything before the first colon, and only four
+        // names mean anything, so a line is a known field exactly when it is
+        // `NAME` or starts with `NAME:`. No search for the colon is needed.
+        let field = match line[0] {
+            b':' => {
                 let text = strip_space(&line[1..]);
                 return Ok(Some(Frame::Comment(Comment::new(decode(text)))));
             }
-            Some(colon) => {
-                let space = usize::from(line.get(colon + 1) == Some(&b' '));
-                (&line[..colon], start + colon + 1 + space)
-            }
-            None => (line, end),
+            b'd' => value_offset(line, b"data").map(|v| (Field::Data, v)),
+            b'e' => value_offset(line, b"event").map(|v| (Field::Event, v)),
+            b'i' => value_offset(line, b"id").map(|v| (Field::Id, v)),
+            b'r' => value_offset(line, b"retry").map(|v| (Field::Retry, v)),
+            _ => None,
         };
-        match name {
-            b"data" => self.data_line(value_start, end),
-            b"event" => {
+        let Some((field, offset)) = field else {
+            return Ok(None); // unknown field: ignored
+        };
+        let value_start = start + offset;
+        match field {
+            Field::Data => self.data_line(value_start, end),
+            Field::Event => {
                 self.event_type.clear();
                 push_decoded(&mut self.event_type, &self.buf[value_start..end]);
                 Ok(None)
             }
-            b"id" => {
+            Field::Id => {
                 let value = &self.buf[value_start..end];
-                if memchr::memchr(0, value).is_none() {
+                if !value.contains(&0) {
                     self.id_buf.clear();
                     push_decoded(&mut self.id_buf, value);
                     self.id_dirty = true;
                 }
                 Ok(None)
             }
-            b"retry" => Ok(parse_retry(&self.buf[value_start..end]).map(|ms| {
+            Field::Retry => Ok(parse_retry(&self.buf[value_start..end]).map(|ms| {
                 let delay = RetryDelay::from_millis(ms);
                 self.retry = Some(delay);
                 Frame::Retry(delay)
             })),
-            _ => Ok(None),
         }
     }
 
@@ -712,6 +846,14 @@ impl Parser {
             } => {
                 self.acc.clear();
                 push_decoded(&mut self.acc, &self.buf[first_start..first_end]);
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.buf[start..end]);
+                self.data = Data::Acc;
+            }
+            Data::Spilled => {
+                self.acc.clear();
+                push_decoded(&mut self.acc, &self.spill);
+                self.spill.clear();
                 self.acc.push('\n');
                 push_decoded(&mut self.acc, &self.buf[start..end]);
                 self.data = Data::Acc;
@@ -759,6 +901,18 @@ impl Parser {
                 text = String::with_capacity(self.acc.len() + extra);
                 text.push_str(&self.acc);
                 self.acc.clear();
+            }
+            Data::Spilled => {
+                // The spill buffer becomes the event's text; the next one
+                // starts at the same capacity, so a stream of long lines
+                // costs one allocation per event.
+                let capacity = self.spill.capacity().min(MAX_SPILL_RETAINED);
+                let raw = std::mem::replace(&mut self.spill, Vec::with_capacity(capacity));
+                text = match String::from_utf8(raw) {
+                    Ok(s) => s,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                };
+                text.reserve(extra);
             }
         }
         self.data = Data::None;
@@ -809,6 +963,39 @@ pub fn parse_all(input: &[u8]) -> Result<Vec<Frame>, ParseError> {
         frames.push(frame);
     }
     Ok(frames)
+}
+
+/// The first CR or LF. Most lines are short: a plain loop over the first
+/// bytes is cheaper than setting up a vectorised search, which takes over
+/// for long lines.
+#[inline]
+fn find_line_break(hay: &[u8]) -> Option<usize> {
+    const SHORT: usize = 8;
+    let head = hay.len().min(SHORT);
+    if let Some(i) = hay[..head].iter().position(|&b| b == b'\n' || b == b'\r') {
+        return Some(i);
+    }
+    memchr::memchr2(b'\n', b'\r', &hay[head..]).map(|i| i + head)
+}
+
+#[derive(Clone, Copy)]
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+}
+
+/// If `line` is the field `name` (`name` alone, or `name:` and a value),
+/// the offset of its value, after the one optional leading space.
+#[inline]
+fn value_offset(line: &[u8], name: &[u8]) -> Option<usize> {
+    match line.strip_prefix(name)? {
+        [] => Some(name.len()),
+        [b':', b' ', ..] => Some(name.len() + 2),
+        [b':', ..] => Some(name.len() + 1),
+        _ => None,
+    }
 }
 
 fn strip_space(value: &[u8]) -> &[u8] {
@@ -925,6 +1112,48 @@ mod tests {
                 Frame::Event(MessageEvent::new("", "b", "1")),
             ]
         );
+    }
+
+    #[test]
+    fn long_data_line_is_spilled_and_becomes_the_text() {
+        let mut p = Parser::new();
+        p.feed(b"id: 5\ndata: ");
+        p.feed(&[b'a'; 3000]);
+        assert_eq!(p.next_frame(), Ok(None));
+        assert_eq!(p.spill_state, Spill::Open);
+        p.feed(&[b'b'; 3000]);
+        assert_eq!(p.spill_state, Spill::Open);
+        assert_eq!(p.buf.len() - p.pos, 0, "spilled bytes are not buffered");
+        p.feed(b"c\r");
+        assert_eq!(p.spill_state, Spill::Closed);
+        p.feed(b"\n\r\n");
+        let Ok(Some(Frame::Event(e))) = p.next_frame() else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.data().len(), 6001);
+        assert!(e.data().ends_with("bc"));
+        assert_eq!(e.last_event_id(), "5");
+        assert_eq!(p.next_frame(), Ok(None));
+        assert!(
+            p.spill.capacity() >= 6001,
+            "capacity kept for the next line"
+        );
+    }
+
+    #[test]
+    fn spilled_line_over_the_limit() {
+        let mut p = Parser::with_config(ParserConfig::default().max_line_len(4000));
+        p.feed(b"data: ");
+        p.feed(&[b'a'; 3000]);
+        assert_eq!(p.next_frame(), Ok(None));
+        p.feed(&[b'a'; 3000]);
+        assert_eq!(p.spill_state, Spill::Overflow);
+        assert_eq!(
+            p.next_frame().map_err(|e| e.kind()),
+            Err(ParseErrorKind::LineTooLong)
+        );
+        p.feed(b"a\n\ndata: ok\n\n");
+        assert!(matches!(p.next_frame(), Ok(Some(Frame::Event(e))) if e.data() == "ok"));
     }
 
     #[test]
