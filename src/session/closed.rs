@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -24,11 +25,13 @@ use super::id::SessionId;
 ///   (it is full, it restarted, its backend is unreachable). The cost is that
 ///   the tab reconnects into the closed session and gets a live stream, which is
 ///   what it would get with no store at all. Prefer this over failing requests.
-/// - **False positives should not happen**: an ID that was never closed (or
+/// - **False positives must be negligible**: an ID that was never closed (or
 ///   whose retention ran out) must read as open, because a 204 ends the tab's
-///   `EventSource` for good. A probabilistic store (a Bloom filter, as
-///   `quinn-proto`'s `BloomTokenLog`) would make false positives possible; if
-///   you write one, size it so their rate is negligible and document it.
+///   `EventSource` for good. A store that keeps fingerprints instead of IDs
+///   (as [`MemoryClosedIds`] does) or a Bloom filter (as `quinn-proto`'s
+///   `BloomTokenLog`) makes them possible; size it so that their rate is
+///   negligible, key its hashes with a secret so that nobody can search for
+///   colliding IDs, and document the rate.
 /// - Time is a parameter (`now`), never read from a clock by the store, so
 ///   tests step a fake clock and a shared store can use the caller's reading.
 ///
@@ -171,11 +174,14 @@ impl Default for ClosedIdsConfig {
 impl ClosedIdsConfig {
     /// The most IDs the store holds (default 100 000).
     ///
-    /// This bounds memory. Each entry costs about 100 bytes in the hash table
-    /// and 80 in the insertion-order queue, plus the tables' growth slack; the
-    /// default therefore stays under about 32 MiB in the worst case (measured
-    /// allocation is checked in `tests/closed_model.rs`). 100 000 closes in a
-    /// 24-hour TTL is more than one close per second, sustained, all day.
+    /// This bounds memory. The store keeps a 16-byte fingerprint per ID, never
+    /// the ID: an entry is 40 bytes in the hash table and 24 in the
+    /// insertion-order queue. With the tables' power-of-two growth, tombstones
+    /// and a quarter of stale queue entries, the default holds about 13 MiB when
+    /// full and peaks at about 19 MiB while a table grows (measured in
+    /// `tests/closed_model.rs`, which fails above 20 MiB): about 200 bytes per
+    /// entry of capacity at worst. 100 000 closes within the 24-hour TTL is
+    /// more than one close per second, sustained, all day.
     ///
     /// When the store is full, marking a new ID evicts the **oldest** entry
     /// first. That errs on the side of availability: an evicted ID reads as
@@ -227,8 +233,13 @@ impl ClosedIdsConfig {
 
 /// The in-memory [`ClosedIds`] store: bounded by capacity and time-to-live.
 ///
-/// - **Exact** for what it holds: no false positives, ever (a hash map, not
-///   a filter).
+/// - **False positives: negligible.** The store keeps a 128-bit fingerprint of
+///   each ID (two SipHash-1-3 outputs under a random key chosen per store), not
+///   the ID itself. An ID that was never closed reads as closed only if its
+///   fingerprint collides with a stored one: probability at most `len / 2^128`
+///   per lookup (below 10^-33 when full at the default capacity). The key is
+///   secret, so collisions cannot be searched for offline. Nothing else causes
+///   a false positive.
 /// - **False negatives** only by design: an entry older than the TTL, or one
 ///   evicted because the store was full. Eviction removes the entry marked
 ///   longest ago, so an ID is evicted only after `capacity` other IDs were
@@ -259,16 +270,52 @@ impl ClosedIdsConfig {
 /// ```
 pub struct MemoryClosedIds {
     config: ClosedIdsConfig,
+    /// Secret key of the fingerprints.
+    key: RandomState,
     state: Mutex<State>,
 }
 
+/// A keyed 128-bit fingerprint of a session ID.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Fingerprint(u64, u64);
+
+impl Hash for Fingerprint {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Already a keyed hash: the table may use it as is.
+        state.write_u64(self.0);
+    }
+}
+
+/// Passes a [`Fingerprint`]'s first word through as the table hash (as
+/// `quinn-proto`'s `IdentityHasher`); any other input is folded in.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 struct State {
-    /// ID -> (time marked, insertion number of its live queue entry).
-    map: HashMap<SessionId, (Instant, u64)>,
-    /// Insertion order: (insertion number, ID). An entry whose number differs
-    /// from the map's is stale (the ID was marked again or removed) and skipped.
-    order: VecDeque<(u64, SessionId)>,
-    next: u64,
+    /// Fingerprint -> (time marked, insertion number of its live queue entry).
+    map: HashMap<Fingerprint, (Instant, u32), BuildHasherDefault<IdentityHasher>>,
+    /// Insertion order: (insertion number, fingerprint). An entry whose number
+    /// differs from the map's is stale (the ID was marked again or removed) and
+    /// skipped. Numbers wrap; they are only compared for equality, and a stale
+    /// entry is compacted away long before 2^32 further marks could reuse its number.
+    order: VecDeque<(u32, Fingerprint)>,
+    next: u32,
     evictions: u64,
 }
 
@@ -285,13 +332,22 @@ impl MemoryClosedIds {
     pub fn new(config: ClosedIdsConfig) -> Self {
         Self {
             config,
+            key: RandomState::new(),
             state: Mutex::new(State {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 order: VecDeque::new(),
                 next: 0,
                 evictions: 0,
             }),
         }
+    }
+
+    fn fingerprint(&self, id: &SessionId) -> Fingerprint {
+        // Two domain-separated inputs under one secret key: two independent words.
+        Fingerprint(
+            self.key.hash_one((0u8, id.as_bytes())),
+            self.key.hash_one((1u8, id.as_bytes())),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -318,13 +374,14 @@ impl MemoryClosedIds {
     /// ```
     #[must_use]
     pub fn contains(&self, id: &SessionId, now: Instant) -> bool {
+        let fp = self.fingerprint(id);
         let mut state = self.lock();
         self.sweep(&mut state, now, SWEEP_BUDGET);
-        match state.map.get(id) {
+        match state.map.get(&fp) {
             Some(&(marked, _)) if !self.expired(marked, now) => true,
             Some(_) => {
                 // Expired but not yet swept: drop it now (its queue entry goes stale).
-                state.map.remove(id);
+                state.map.remove(&fp);
                 false
             }
             None => false,
@@ -348,12 +405,13 @@ impl MemoryClosedIds {
         if self.config.capacity == 0 || self.config.ttl.is_zero() {
             return;
         }
+        let fp = self.fingerprint(id);
         let mut guard = self.lock();
         let state = &mut *guard;
         self.sweep(state, now, SWEEP_BUDGET);
         let number = state.next;
-        state.next += 1;
-        if let Some(entry) = state.map.get_mut(id) {
+        state.next = state.next.wrapping_add(1);
+        if let Some(entry) = state.map.get_mut(&fp) {
             *entry = (now, number);
         } else {
             while state.map.len() >= self.config.capacity {
@@ -369,18 +427,17 @@ impl MemoryClosedIds {
                     }
                 }
             }
-            state.map.insert(*id, (now, number));
+            state.map.insert(fp, (now, number));
         }
-        state.order.push_back((number, *id));
-        // Drop stale queue entries once they outnumber live ones: O(n) work after
-        // at least n + 32 pushes, so O(1) amortised, and the queue stays under
-        // 2 * capacity + 32 entries.
-        if state.order.len() > 2 * state.map.len() + 32 {
+        state.order.push_back((number, fp));
+        // Drop stale queue entries once they are a quarter of the live ones: O(n)
+        // work after at least n/4 + 32 pushes, so O(1) amortised, and the queue
+        // never exceeds 1.25 * capacity + 32 entries.
+        if state.order.len() > state.map.len() + state.map.len() / 4 + 32 {
             let map = &state.map;
             state
                 .order
                 .retain(|(n, id)| map.get(id).is_some_and(|&(_, live)| live == *n));
-            state.order.shrink_to(2 * state.order.len() + 32);
         }
     }
 
@@ -420,7 +477,8 @@ impl MemoryClosedIds {
     /// assert!(!store.remove(&id));
     /// ```
     pub fn remove(&self, id: &SessionId) -> bool {
-        self.lock().map.remove(id).is_some()
+        let fp = self.fingerprint(id);
+        self.lock().map.remove(&fp).is_some()
     }
 
     /// Removes every entry expired at `now`; returns how many. Optional: expiry
@@ -537,7 +595,8 @@ impl Default for MemoryClosedIds {
 }
 
 impl fmt::Debug for MemoryClosedIds {
-    /// Shows the limits and the number of entries, never the IDs.
+    /// Shows the limits and the number of entries (the store holds no IDs, only
+    /// keyed fingerprints).
     ///
     /// ```
     /// use sse_session::session::MemoryClosedIds;
@@ -653,7 +712,7 @@ mod tests {
         for i in 0..10_000u64 {
             s.insert(&id((i % 3) as usize), t0 + Duration::from_millis(i));
             let state = s.lock();
-            assert!(state.order.len() <= 2 * 4 + 32 + 1, "{}", state.order.len());
+            assert!(state.order.len() <= 4 + 1 + 32 + 1, "{}", state.order.len());
         }
         assert_eq!(s.len(), 3);
         assert_eq!(s.evictions(), 0);
@@ -692,7 +751,8 @@ mod tests {
         let n = s.remove_expired(t0 + Duration::from_secs(15));
         assert_eq!(n, 30);
         assert_eq!(s.len(), 20);
-        assert!(s.lock().order.len() == s.len());
+        let queued = s.lock().order.len();
+        assert_eq!(queued, s.len());
     }
 
     #[test]
