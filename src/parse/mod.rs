@@ -46,6 +46,17 @@ pub use stream::{BodyData, FrameStream, FrameStreamError};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The parser's current bytes: the adopted chunk or the owned buffer. (A
+/// macro, not a method, so that it borrows only those two fields.)
+macro_rules! buf {
+    ($parser:ident) => {
+        match &$parser.shared {
+            Some(bytes) => &bytes[..],
+            None => &$parser.owned[..],
+        }
+    };
+}
+
 /// Last event IDs up to this length are copied into each event's single
 /// allocation; longer ones are shared (`Arc<str>`) until they change, so a
 /// server cannot make the parser copy a huge ID into every small event.
@@ -308,16 +319,22 @@ const MAX_SPILL_RETAINED: usize = 256 * 1024;
 ///
 /// # Complexity
 ///
-/// Linear in the input: each byte is copied into the buffer once and scanned
-/// for line breaks once (`memchr`), however the input is chunked; parsed
-/// bytes are released on the next `feed` without moving the unparsed rest more
-/// than amortised O(1) times. Each dispatched event costs one heap allocation
-/// (data, type and a short last event ID together); comments cost one if
-/// non-empty; retries none.
+/// Linear in the input: each byte is scanned for line breaks once (`memchr`
+/// for long lines), however the input is chunked, and copied at most once
+/// into the parser's buffer (not at all for a `feed_bytes` chunk that starts
+/// a line, or for the continuation of a long `data:` line, which goes
+/// straight to the event's own buffer). Parsed bytes are released on the next
+/// feed; the unparsed rest moves amortised O(1) times. Each dispatched event
+/// costs one heap allocation (data, type and a short last event ID
+/// together); a comment costs one if non-empty; a retry none.
 pub struct Parser {
     config: ParserConfig,
-    /// Fed, not yet released bytes. Lines are parsed in place.
-    buf: BytesMut,
+    /// Fed, not yet released bytes, when they were copied. Lines are parsed
+    /// in place, in `shared` if that is set, else here.
+    owned: BytesMut,
+    /// A chunk given to `feed_bytes` when nothing else was pending: parsed
+    /// where it is, without a copy.
+    shared: Option<Bytes>,
     /// Start of the next line in `buf`.
     pos: usize,
     /// `buf[pos..scan]` is known to hold no CR or LF.
@@ -370,7 +387,7 @@ impl fmt::Debug for Parser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Parser")
             .field("config", &self.config)
-            .field("unparsed", &(self.buf.len() - self.pos))
+            .field("unparsed", &(buf!(self).len() - self.pos))
             .field("last_event_id", &self.last_id)
             .field("reconnection_time", &self.retry)
             .finish_non_exhaustive()
@@ -401,7 +418,8 @@ impl Parser {
     pub fn with_config(config: ParserConfig) -> Self {
         Parser {
             config,
-            buf: BytesMut::new(),
+            owned: BytesMut::new(),
+            shared: None,
             pos: 0,
             scan: 0,
             ends: VecDeque::new(),
@@ -446,7 +464,13 @@ impl Parser {
             _ => chunk,
         };
         self.release();
-        self.buf.extend_from_slice(chunk);
+        if let Some(bytes) = self.shared.take() {
+            // Continue in the owned buffer with what is left of the chunk
+            // (offsets stay valid: `release` made them relative to its start).
+            self.owned.clear();
+            self.owned.extend_from_slice(&bytes);
+        }
+        self.owned.extend_from_slice(chunk);
     }
 
     /// The long data line in `spill` continues in `chunk`: append up to its
@@ -471,7 +495,9 @@ impl Parser {
     }
 
     /// Like [`feed`](Self::feed), for a chunk that is already `Bytes` (what an
-    /// HTTP body yields).
+    /// HTTP body yields). When no unparsed bytes are pending (the previous
+    /// chunk ended at a line break, or this is the first), the chunk is parsed
+    /// where it is, without copying it; it is released on the next feed.
     ///
     /// ```
     /// use bytes::Bytes;
@@ -483,6 +509,18 @@ impl Parser {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     pub fn feed_bytes(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        if self.spill_state == Spill::None {
+            self.release();
+            if buf!(self).is_empty() {
+                // Nothing pending: parse the chunk where it is (no copy).
+                self.owned.clear();
+                self.shared = Some(chunk);
+                return;
+            }
+        }
         self.feed(&chunk);
     }
 
@@ -510,7 +548,7 @@ impl Parser {
             self.spill_state = Spill::None;
             self.spill.clear();
         }
-        let len = self.buf.len();
+        let len = buf!(self).len();
         if self.ends.back() != Some(&len) {
             self.ends.push_back(len);
         }
@@ -579,17 +617,17 @@ impl Parser {
         loop {
             let limit = match self.ends.front() {
                 Some(&end) => end,
-                None => self.buf.len(),
+                None => buf!(self).len(),
             };
             if self.skip_lf && self.pos < limit {
-                if self.buf[self.pos] == b'\n' {
+                if buf!(self)[self.pos] == b'\n' {
                     self.pos += 1;
                     self.scan = self.scan.max(self.pos);
                 }
                 self.skip_lf = false;
             }
             if self.bom_pending {
-                let avail = &self.buf[self.pos..limit];
+                let avail = &buf!(self)[self.pos..limit];
                 if avail.len() >= BOM.len() {
                     if avail.starts_with(BOM) {
                         self.pos += BOM.len();
@@ -605,14 +643,14 @@ impl Parser {
                     continue;
                 }
             }
-            match find_line_break(&self.buf[self.scan..limit]) {
+            match find_line_break(&buf!(self)[self.scan..limit]) {
                 Some(i) => {
                     let eol = self.scan + i;
                     let start = self.pos;
-                    let next = if self.buf[eol] == b'\n' {
+                    let next = if buf!(self)[eol] == b'\n' {
                         eol + 1
                     } else if eol + 1 < limit {
-                        eol + 1 + usize::from(self.buf[eol + 1] == b'\n')
+                        eol + 1 + usize::from(buf!(self)[eol + 1] == b'\n')
                     } else {
                         self.skip_lf = true;
                         eol + 1
@@ -668,7 +706,7 @@ impl Parser {
     /// The unterminated line `buf[pos..]` is a long `data` line: move its
     /// value to `spill`, and let `feed` append the rest there.
     fn maybe_spill(&mut self) {
-        let partial = &self.buf[self.pos..];
+        let partial = &buf!(self)[self.pos..];
         if partial.len() < SPILL_MIN
             || self.data == Data::Spilled
             || self.discard_line
@@ -683,7 +721,7 @@ impl Parser {
         self.spill.extend_from_slice(&partial[offset..]);
         self.spill_prefix = offset;
         self.spill_state = Spill::Open;
-        self.pos = self.buf.len();
+        self.pos = buf!(self).len();
         self.scan = self.pos;
     }
 
@@ -700,7 +738,7 @@ impl Parser {
             Data::None => self.data = Data::Spilled,
             Data::Line { start, end } => {
                 self.acc.clear();
-                push_decoded(&mut self.acc, &self.buf[start..end]);
+                push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.acc.push('\n');
                 push_decoded(&mut self.acc, &self.spill);
                 self.spill.clear();
@@ -726,10 +764,10 @@ impl Parser {
         if keep_from == 0 {
             return;
         }
-        if keep_from == self.buf.len() {
-            self.buf.clear();
-        } else {
-            self.buf.advance(keep_from);
+        match &mut self.shared {
+            Some(bytes) => bytes.advance(keep_from),
+            None if keep_from == self.owned.len() => self.owned.clear(),
+            None => self.owned.advance(keep_from),
         }
         self.pos -= keep_from;
         self.scan -= keep_from;
@@ -788,7 +826,7 @@ impl Parser {
         if start == end {
             return Ok(self.dispatch());
         }
-        let line = &self.buf[start..end];
+        let line = &buf!(self)[start..end];
         // The field name is everything before the first colon, and only four
         // names mean anything, so a line is a known field exactly when it is
         // `NAME` or starts with `NAME:`. No search for the colon is needed.
@@ -811,11 +849,11 @@ impl Parser {
             Field::Data => self.data_line(value_start, end),
             Field::Event => {
                 self.event_type.clear();
-                push_decoded(&mut self.event_type, &self.buf[value_start..end]);
+                push_decoded(&mut self.event_type, &buf!(self)[value_start..end]);
                 Ok(None)
             }
             Field::Id => {
-                let value = &self.buf[value_start..end];
+                let value = &buf!(self)[value_start..end];
                 if !value.contains(&0) {
                     self.id_buf.clear();
                     push_decoded(&mut self.id_buf, value);
@@ -823,7 +861,7 @@ impl Parser {
                 }
                 Ok(None)
             }
-            Field::Retry => Ok(parse_retry(&self.buf[value_start..end]).map(|ms| {
+            Field::Retry => Ok(parse_retry(&buf!(self)[value_start..end]).map(|ms| {
                 let delay = RetryDelay::from_millis(ms);
                 self.retry = Some(delay);
                 Frame::Retry(delay)
@@ -845,9 +883,9 @@ impl Parser {
                 end: first_end,
             } => {
                 self.acc.clear();
-                push_decoded(&mut self.acc, &self.buf[first_start..first_end]);
+                push_decoded(&mut self.acc, &buf!(self)[first_start..first_end]);
                 self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.buf[start..end]);
+                push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.data = Data::Acc;
             }
             Data::Spilled => {
@@ -855,12 +893,12 @@ impl Parser {
                 push_decoded(&mut self.acc, &self.spill);
                 self.spill.clear();
                 self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.buf[start..end]);
+                push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.data = Data::Acc;
             }
             Data::Acc => {
                 self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.buf[start..end]);
+                push_decoded(&mut self.acc, &buf!(self)[start..end]);
             }
         }
         Ok(None)
@@ -885,7 +923,7 @@ impl Parser {
                 return None;
             }
             Data::Line { start, end } => {
-                let value = &self.buf[start..end];
+                let value = &buf!(self)[start..end];
                 match std::str::from_utf8(value) {
                     Ok(s) => {
                         text = String::with_capacity(s.len() + extra);
@@ -1123,7 +1161,7 @@ mod tests {
         assert_eq!(p.spill_state, Spill::Open);
         p.feed(&[b'b'; 3000]);
         assert_eq!(p.spill_state, Spill::Open);
-        assert_eq!(p.buf.len() - p.pos, 0, "spilled bytes are not buffered");
+        assert_eq!(buf!(p).len() - p.pos, 0, "spilled bytes are not buffered");
         p.feed(b"c\r");
         assert_eq!(p.spill_state, Spill::Closed);
         p.feed(b"\n\r\n");
