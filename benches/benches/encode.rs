@@ -15,7 +15,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures_util::stream;
-use sse_session_benches::{check_wire, count_allocs, noop_cx, record_allocs, workloads, Workload};
+use sse_session_benches::{
+    check_wire, count_allocs, noop_cx, record_allocs, selected, workloads, Workload,
+};
 
 use sse_session::event::Event;
 use sse_session::field::{EventId, EventName};
@@ -194,6 +196,8 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     let total = w.wire.len();
 
     // Ours: encode_into one caller-owned buffer (kept across iterations: zero allocations).
+    if selected(&format!("{group_name}/ours/encode_into"))
+        || selected(&format!("{group_name}/ours/to_bytes"))
     {
         let events = ours_events(w);
         let mut buf = BytesMut::new();
@@ -218,7 +222,7 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     }
 
     // axum.
-    {
+    if selected(&format!("{group_name}/axum")) {
         let mut out = Vec::new();
         axum_collect(w, concat(&mut out));
         check_wire(w, &out, "axum");
@@ -235,7 +239,7 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
 
     // actix-web-lab (events prebuilt: its fields are refcounted, cloning is a few bumps;
     // the clone happens in untimed batch setup).
-    {
+    if selected(&format!("{group_name}/actix-web-lab")) {
         let events = actix_events(w);
         let mut out = Vec::new();
         actix_collect(events.clone(), concat(&mut out));
@@ -257,7 +261,7 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     }
 
     // russe (codec encoder into one reused BytesMut; events cloned in untimed setup).
-    {
+    if selected(&format!("{group_name}/russe")) {
         let events = russe_events(w);
         let mut buf = BytesMut::new();
         russe_encode(events.clone(), &mut buf);
@@ -276,7 +280,7 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
 
     // sse-stream (`encode(self)` consumes the event: owned Strings are cloned in
     // untimed setup).
-    {
+    if selected(&format!("{group_name}/sse-stream")) {
         let events = sse_stream_events(w);
         let mut out = Vec::new();
         sse_stream_encode(events.clone(), concat(&mut out));
@@ -298,7 +302,7 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     }
 
     // The limit: one memcpy of the same wire bytes into a reused buffer.
-    {
+    if selected(&format!("{group_name}/memcpy")) {
         let mut buf: Vec<u8> = Vec::with_capacity(total);
         record_allocs(&group_name, "memcpy", 0, n);
         g.bench_function("memcpy", |b| {

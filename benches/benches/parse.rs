@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::{stream, Stream};
-use sse_session_benches::{check_plain, count_allocs, noop_cx, record_allocs, workloads, Plain, Workload};
+use sse_session_benches::{
+    check_plain, count_allocs, noop_cx, record_allocs, selected, workloads, Plain, Workload,
+};
 
 use sse_session::parse::{Frame, Parser};
 
@@ -49,7 +51,10 @@ impl Expect {
     #[inline]
     fn check(&self, i: usize, ty: &str, id: &str, data_len: usize) -> usize {
         let (t, d, l) = self.items[i];
-        assert!(ty == t && id == d && data_len == l, "event {i}: {ty:?} {id:?} {data_len}");
+        assert!(
+            ty == t && id == d && data_len == l,
+            "event {i}: {ty:?} {id:?} {data_len}"
+        );
         i + 1
     }
 
@@ -99,7 +104,11 @@ fn sse_stream(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
     drive(sse_stream::SseByteStream::new(source(chunks)), |item| {
         let e = item.expect("valid input");
         if let Some(data) = &e.data {
-            on(e.event.as_deref().unwrap_or("message"), e.id.as_deref().unwrap_or(""), data);
+            on(
+                e.event.as_deref().unwrap_or("message"),
+                e.id.as_deref().unwrap_or(""),
+                data,
+            );
         }
     });
 }
@@ -131,14 +140,20 @@ type ParseFn = fn(&[Bytes], &mut dyn FnMut(&str, &str, &str));
 
 fn run(f: ParseFn, chunks: &[Bytes], x: &Expect, who: &str) {
     let mut i = 0;
-    f(chunks, &mut |ty, id, data| i = x.check(i, ty, id, data.len()));
+    f(chunks, &mut |ty, id, data| {
+        i = x.check(i, ty, id, data.len())
+    });
     x.done(i, who);
 }
 
 fn collect(f: ParseFn, chunks: &[Bytes]) -> Vec<Plain> {
     let mut out = Vec::new();
     f(chunks, &mut |ty, id, data| {
-        out.push(Plain { event_type: ty.to_owned(), id: id.to_owned(), data: data.to_owned() })
+        out.push(Plain {
+            event_type: ty.to_owned(),
+            id: id.to_owned(),
+            data: data.to_owned(),
+        })
     });
     out
 }
@@ -157,9 +172,24 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
 
     let parsers: [(&str, ParseFn, bool, &[usize]); 4] = [
         ("ours", |c, on| ours(c, on), true, &[KIB, 4 * KIB, WHOLE]),
-        ("sse-stream", |c, on| sse_stream(c, on), false, &[4 * KIB, WHOLE]),
-        ("eventsource-stream", |c, on| eventsource_stream(c, on), true, &[4 * KIB, WHOLE]),
-        ("sse-codec", |c, on| sse_codec(c, on), true, &[4 * KIB, WHOLE]),
+        (
+            "sse-stream",
+            |c, on| sse_stream(c, on),
+            false,
+            &[4 * KIB, WHOLE],
+        ),
+        (
+            "eventsource-stream",
+            |c, on| eventsource_stream(c, on),
+            true,
+            &[4 * KIB, WHOLE],
+        ),
+        (
+            "sse-codec",
+            |c, on| sse_codec(c, on),
+            true,
+            &[4 * KIB, WHOLE],
+        ),
     ];
     for (name, f, inherits_id, sizes) in parsers {
         for &size in sizes {
@@ -169,6 +199,9 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
                 _ => "whole",
             };
             let id = format!("{name}/{label}");
+            if !selected(&format!("{group_name}/{id}")) {
+                continue;
+            }
             let chunks = w.chunks(size);
             if name == "eventsource-stream" && size == WHOLE && w.name != "W3" {
                 if w.name == "W1" {
@@ -191,9 +224,17 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     }
 
     // The limit: count the LF bytes with memchr.
+    if !selected(&format!("{group_name}/memchr/whole")) {
+        return;
+    }
     record_allocs(&group_name, "memchr/whole", 0, n);
     g.bench_function("memchr/whole", |b| {
-        b.iter(|| assert_eq!(memchr::memchr_iter(b'\n', black_box(&w.wire)).count(), w.lines))
+        b.iter(|| {
+            assert_eq!(
+                memchr::memchr_iter(b'\n', black_box(&w.wire)).count(),
+                w.lines
+            )
+        })
     });
     g.finish();
 }

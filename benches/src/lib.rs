@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 // ---------------------------------------------------------------- allocations
@@ -21,21 +21,31 @@ use std::task::{Context, Poll, Waker};
 pub struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Counting is on only inside [`count_allocs`], so the timed loops pay one relaxed
+/// load per allocation, not a locked add.
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+#[inline(always)]
+fn note_alloc() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 // SAFETY: forwards every call unchanged to `System`; only adds a relaxed counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        note_alloc();
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        note_alloc();
         // SAFETY: same contract as ours.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        note_alloc();
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -48,7 +58,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Heap allocations (including reallocations) so far, process-wide.
+/// Heap allocations (including reallocations) counted so far, process-wide.
 pub fn allocs() -> u64 {
     ALLOCS.load(Ordering::Relaxed)
 }
@@ -57,7 +67,9 @@ pub fn allocs() -> u64 {
 /// timed loop; the result is printed and saved for `report.py` by [`record_allocs`].
 pub fn count_allocs<R>(f: impl FnOnce() -> R) -> (u64, R) {
     let before = allocs();
+    COUNTING.store(true, Ordering::SeqCst);
     let r = f();
+    COUNTING.store(false, Ordering::SeqCst);
     let n = allocs() - before;
     (n, r)
 }
@@ -124,7 +136,12 @@ impl Workload {
             wire.push(b'\n');
         }
         let lines = memchr::memchr_iter(b'\n', &wire).count();
-        Workload { name, events, wire, lines }
+        Workload {
+            name,
+            events,
+            wire,
+            lines,
+        }
     }
 
     /// Total data bytes over all events (what a parser must hand back).
@@ -200,7 +217,11 @@ pub fn w1() -> Workload {
             let pad = 98usize.saturating_sub(data.len());
             data.push_str(&rng.text(pad).replace('"', "'"));
             data.push_str("\"}");
-            Input { name: Some("update"), id: Some(id), data }
+            Input {
+                name: Some("update"),
+                id: Some(id),
+                data,
+            }
         })
         .collect();
     Workload::new("W1", events)
@@ -212,7 +233,11 @@ pub fn w2() -> Workload {
     let events = (0..1_000)
         .map(|_| {
             let lines: Vec<String> = (0..64).map(|_| rng.text(63)).collect();
-            Input { name: None, id: None, data: lines.join("\n") }
+            Input {
+                name: None,
+                id: None,
+                data: lines.join("\n"),
+            }
         })
         .collect();
     Workload::new("W2", events)
@@ -222,7 +247,11 @@ pub fn w2() -> Workload {
 pub fn w3() -> Workload {
     let mut rng = Rng(0x5eed_0003);
     let events = (0..100)
-        .map(|_| Input { name: None, id: None, data: rng.text(64 * 1024) })
+        .map(|_| Input {
+            name: None,
+            id: None,
+            data: rng.text(64 * 1024),
+        })
         .collect();
     Workload::new("W3", events)
 }
@@ -230,7 +259,11 @@ pub fn w3() -> Workload {
 /// W4: 100,000 `data: x` events.
 pub fn w4() -> Workload {
     let events = (0..100_000)
-        .map(|_| Input { name: None, id: None, data: "x".to_owned() })
+        .map(|_| Input {
+            name: None,
+            id: None,
+            data: "x".to_owned(),
+        })
         .collect();
     Workload::new("W4", events)
 }
@@ -251,7 +284,12 @@ pub fn workloads() -> Vec<&'static Workload> {
 pub fn check_wire(w: &Workload, wire: &[u8], who: &str) {
     let text = std::str::from_utf8(wire).unwrap_or_else(|e| panic!("{who}: not UTF-8: {e}"));
     let blocks: Vec<&str> = text.split_terminator("\n\n").collect();
-    assert_eq!(blocks.len(), w.events.len(), "{who} on {}: event count", w.name);
+    assert_eq!(
+        blocks.len(),
+        w.events.len(),
+        "{who} on {}: event count",
+        w.name
+    );
     for (i, (block, want)) in blocks.iter().zip(&w.events).enumerate() {
         let (mut name, mut id, mut data) = (None, None, Vec::new());
         for line in block.split('\n') {
@@ -266,7 +304,12 @@ pub fn check_wire(w: &Workload, wire: &[u8], who: &str) {
         }
         assert_eq!(name, want.name, "{who} on {}: event {i} name", w.name);
         assert_eq!(id, want.id.as_deref(), "{who} on {}: event {i} id", w.name);
-        assert_eq!(data.join("\n"), want.data, "{who} on {}: event {i} data", w.name);
+        assert_eq!(
+            data.join("\n"),
+            want.data,
+            "{who} on {}: event {i} data",
+            w.name
+        );
     }
 }
 
@@ -313,14 +356,52 @@ pub struct Plain {
 /// ID over to later events pass `inherit_id = false` (then only events with an ID are
 /// compared on it).
 pub fn check_plain(w: &Workload, got: &[Plain], who: &str, inherit_id: bool) {
-    assert_eq!(got.len(), w.events.len(), "{who} on {}: event count", w.name);
+    assert_eq!(
+        got.len(),
+        w.events.len(),
+        "{who} on {}: event count",
+        w.name
+    );
+    let mut last_id = "";
     for (i, (g, want)) in got.iter().zip(&w.events).enumerate() {
-        assert_eq!(g.event_type, w.event_type(i), "{who} on {}: event {i} type", w.name);
+        assert_eq!(
+            g.event_type,
+            w.event_type(i),
+            "{who} on {}: event {i} type",
+            w.name
+        );
+        if let Some(id) = &want.id {
+            last_id = id;
+        }
         if inherit_id || want.id.is_some() {
-            assert_eq!(g.id, w.last_id(i), "{who} on {}: event {i} id", w.name);
+            assert_eq!(g.id, last_id, "{who} on {}: event {i} id", w.name);
         }
         assert_eq!(g.data, want.data, "{who} on {}: event {i} data", w.name);
     }
+}
+
+// ---------------------------------------------------------------- selection
+
+/// Whether the bench `id` (`group/function`) may run under the command line's filter,
+/// so the untimed setup (output checks, allocation counts) of filtered-out benches is
+/// skipped. Criterion applies its own (regex) filter afterwards; this one is a plain
+/// substring test after dropping `^`/`$` anchors, and says yes when unsure.
+pub fn selected(id: &str) -> bool {
+    let mut args = std::env::args().skip(1);
+    let mut filters = Vec::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--bench" | "--test" | "--list" | "--exact" | "--noplot" | "--quiet" | "--verbose" => {}
+            s if s.starts_with("--") => {
+                if !s.contains('=') {
+                    args.next(); // the option's value
+                }
+            }
+            s => filters.push(s.trim_start_matches('^').trim_end_matches('$').to_owned()),
+        }
+    }
+    let plain = |f: &str| !f.contains(['(', '[', '|', '*', '+', '?', '\\', '.']);
+    filters.is_empty() || filters.iter().any(|f| !plain(f) || id.contains(f.as_str()))
 }
 
 // ---------------------------------------------------------------- polling
