@@ -272,8 +272,9 @@ enum Spill {
 }
 
 const SPILL_MIN: usize = 2048;
-/// The spill buffer kept for the next long line is at most this big.
-const MAX_SPILL_RETAINED: usize = 256 * 1024;
+/// Buffers for multi-line and long events are pre-sized from the previous
+/// one, up to this size.
+const MAX_SIZE_HINT: usize = 256 * 1024;
 
 /// Incremental, sans-IO event-stream parser.
 ///
@@ -355,6 +356,9 @@ pub struct Parser {
     spill: Vec<u8>,
     /// Bytes of the spilled line before its value (`data:` or `data: `).
     spill_prefix: usize,
+    /// Capacity of the last `acc`/`spill` buffer handed to an event, to size
+    /// the next one in one allocation.
+    capacity_hint: usize,
 
     // --- the event being built ---
     data: Data,
@@ -430,6 +434,7 @@ impl Parser {
             spill_state: Spill::None,
             spill: Vec::new(),
             spill_prefix: 0,
+            capacity_hint: 0,
             data: Data::None,
             acc: String::new(),
             data_len: 0,
@@ -718,11 +723,20 @@ impl Parser {
             return;
         };
         self.spill.clear();
+        self.spill
+            .reserve(self.capacity_hint.min(MAX_SIZE_HINT).max(partial.len()));
         self.spill.extend_from_slice(&partial[offset..]);
         self.spill_prefix = offset;
         self.spill_state = Spill::Open;
         self.pos = buf!(self).len();
         self.scan = self.pos;
+    }
+
+    /// Starts collecting a multi-line event's data in `acc`, sized like the
+    /// previous one so that it is allocated once.
+    fn start_acc(&mut self) {
+        self.acc.clear();
+        self.acc.reserve(self.capacity_hint.min(MAX_SIZE_HINT));
     }
 
     /// The long data line in `spill` has ended.
@@ -737,7 +751,7 @@ impl Parser {
         match self.data {
             Data::None => self.data = Data::Spilled,
             Data::Line { start, end } => {
-                self.acc.clear();
+                self.start_acc();
                 push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.acc.push('\n');
                 push_decoded(&mut self.acc, &self.spill);
@@ -882,14 +896,14 @@ impl Parser {
                 start: first_start,
                 end: first_end,
             } => {
-                self.acc.clear();
+                self.start_acc();
                 push_decoded(&mut self.acc, &buf!(self)[first_start..first_end]);
                 self.acc.push('\n');
                 push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.data = Data::Acc;
             }
             Data::Spilled => {
-                self.acc.clear();
+                self.start_acc();
                 push_decoded(&mut self.acc, &self.spill);
                 self.spill.clear();
                 self.acc.push('\n');
@@ -936,16 +950,15 @@ impl Parser {
                 }
             }
             Data::Acc => {
-                text = String::with_capacity(self.acc.len() + extra);
-                text.push_str(&self.acc);
-                self.acc.clear();
+                // The buffer becomes the event's text (no copy); the next
+                // one is allocated when needed, at this capacity.
+                text = std::mem::take(&mut self.acc);
+                self.capacity_hint = text.capacity();
+                text.reserve(extra);
             }
             Data::Spilled => {
-                // The spill buffer becomes the event's text; the next one
-                // starts at the same capacity, so a stream of long lines
-                // costs one allocation per event.
-                let capacity = self.spill.capacity().min(MAX_SPILL_RETAINED);
-                let raw = std::mem::replace(&mut self.spill, Vec::with_capacity(capacity));
+                let raw = std::mem::take(&mut self.spill);
+                self.capacity_hint = raw.capacity();
                 text = match String::from_utf8(raw) {
                     Ok(s) => s,
                     Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -1173,8 +1186,8 @@ mod tests {
         assert_eq!(e.last_event_id(), "5");
         assert_eq!(p.next_frame(), Ok(None));
         assert!(
-            p.spill.capacity() >= 6001,
-            "capacity kept for the next line"
+            p.capacity_hint >= 6001,
+            "the next long line is sized like this one"
         );
     }
 
