@@ -915,7 +915,40 @@ impl Parser {
                 push_decoded(&mut self.acc, &buf!(self)[start..end]);
             }
         }
+        if self.data == Data::Acc {
+            self.data_run();
+        }
         Ok(None)
+    }
+
+    /// Fast path for an event of many data lines: takes the `data:` lines
+    /// that follow in the buffer (LF-terminated, within the limits) in one
+    /// tight loop. Anything else is left to `next_frame`.
+    fn data_run(&mut self) {
+        if self.skip_lf || !self.ends.is_empty() {
+            return;
+        }
+        let (max_line, max_event) = (self.config.max_line_len, self.config.max_event_len);
+        let (mut pos, mut data_len) = (self.pos, self.data_len);
+        let buf = buf!(self);
+        while let Some(after) = buf[pos..].strip_prefix(b"data:") {
+            let value_start = pos + 5 + usize::from(after.first() == Some(&b' '));
+            let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[value_start..]) else {
+                break;
+            };
+            let eol = value_start + i;
+            let len = data_len + 1 + i;
+            if buf[eol] != b'\n' || eol - pos > max_line || len > max_event {
+                break;
+            }
+            self.acc.push('\n');
+            push_decoded(&mut self.acc, &buf[value_start..eol]);
+            data_len = len;
+            pos = eol + 1;
+        }
+        self.pos = pos;
+        self.scan = pos;
+        self.data_len = data_len;
     }
 
     /// A blank line: dispatch the event.
