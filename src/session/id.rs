@@ -626,6 +626,39 @@ impl TryFrom<&str> for ResumeToken {
     }
 }
 
+impl From<SessionId> for crate::field::EventId {
+    /// The SSE `id:` field for a session ID. Infallible: the session-ID alphabet
+    /// has no CR, LF or NUL.
+    ///
+    /// ```
+    /// use sse_session::field::EventId;
+    /// use sse_session::session::SessionId;
+    ///
+    /// let id = EventId::from(SessionId::from_static("tab-1"));
+    /// assert_eq!(id.as_str(), "tab-1");
+    /// ```
+    fn from(id: SessionId) -> Self {
+        Self::from_bytes_unchecked(bytes::Bytes::copy_from_slice(id.as_bytes()))
+    }
+}
+
+impl From<ResumeToken> for crate::field::EventId {
+    /// The SSE `id:` field for a resume token (`id` or `id.seq`). Infallible:
+    /// tokens are ASCII letters, digits, `_`, `-` and `.`.
+    ///
+    /// ```
+    /// use sse_session::field::EventId;
+    /// use sse_session::session::ResumeToken;
+    ///
+    /// let id = EventId::from(ResumeToken::parse("tab-1.9")?);
+    /// assert_eq!(id.as_str(), "tab-1.9");
+    /// # Ok::<(), sse_session::session::InvalidSessionId>(())
+    /// ```
+    fn from(token: ResumeToken) -> Self {
+        Self::from_bytes_unchecked(bytes::Bytes::from(token.to_string()))
+    }
+}
+
 /// What was wrong with a session ID or resume token.
 ///
 /// ```
@@ -926,6 +959,16 @@ mod tests {
         for s in ["a", "a.1", "x-y_z.18446744073709551615", "Z.0"] {
             assert_eq!(ResumeToken::parse(s).unwrap().to_string(), s);
         }
+    }
+
+    #[test]
+    fn event_id_conversion_matches_validation() {
+        use crate::field::EventId;
+        let t = ResumeToken::parse("x_Y-9.18446744073709551615").unwrap();
+        let checked = EventId::try_from(t.to_string().as_str()).unwrap();
+        assert_eq!(EventId::from(t), checked);
+        let id = SessionId::random();
+        assert_eq!(EventId::from(id).as_str(), id.as_str());
     }
 
     #[test]
