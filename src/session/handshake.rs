@@ -127,6 +127,12 @@ pub enum IdSource {
 /// panics, whatever the bytes. (An error response would make a browser's
 /// `EventSource` give up; a fresh session keeps it working.)
 ///
+/// # Complexity
+///
+/// Linear in the length of the query string and of the `Accept` values; the
+/// `Last-Event-ID` value is read once. No heap allocation: a query value is
+/// decoded into an 85-byte stack buffer (a longer one cannot be a valid token).
+///
 /// ```
 /// use http::Request;
 /// use sse_session::session::{Handshake, HandshakeConfig, IdSource};
