@@ -32,6 +32,8 @@
 //! [server-sent events](https://html.spec.whatwg.org/multipage/server-sent-events.html#server-sent-events),
 //! and MDN's [event stream format](https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#event_stream_format).
 
+use std::fmt;
+
 use bytes::{Bytes, BytesMut};
 use memchr::memchr2;
 
@@ -70,14 +72,35 @@ pub const KEEP_ALIVE: Bytes = Bytes::from_static(b":\n\n");
 ///     b"event: greeting\nid: 1\ndata: hello\ndata: world\n\n"
 /// );
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 #[must_use = "an Event does nothing until encoded or sent"]
 pub struct Event {
     data: Option<String>,
+    /// Everything but the data, boxed: an event with data only (the common
+    /// case) is two words smaller than a cache line, which is what encoding
+    /// many small events is bound by. Only `Some` once a field was set.
+    head: Option<Box<Head>>,
+}
+
+/// The comment, name, id and retry lines of an [`Event`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Head {
     name: Option<EventName>,
     id: Option<EventId>,
     retry: Option<RetryDelay>,
     comments: Vec<String>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("data", &self.data)
+            .field("name", &self.name())
+            .field("id", &self.id())
+            .field("retry", &self.retry())
+            .field("comments", &self.comments())
+            .finish()
+    }
 }
 
 impl Event {
@@ -93,7 +116,7 @@ impl Event {
     pub fn new(data: impl Into<String>) -> Self {
         Event {
             data: Some(data.into()),
-            ..Event::default()
+            head: None,
         }
     }
 
@@ -159,7 +182,7 @@ impl Event {
     /// assert_eq!(event.name().map(|n| n.as_str()), Some("tick"));
     /// ```
     pub fn with_name(mut self, name: EventName) -> Self {
-        self.name = Some(name);
+        self.head_mut().name = Some(name);
         self
     }
 
@@ -173,7 +196,7 @@ impl Event {
     /// assert_eq!(&reset.to_bytes()[..], b"id: \n\n");
     /// ```
     pub fn with_id(mut self, id: EventId) -> Self {
-        self.id = Some(id);
+        self.head_mut().id = Some(id);
         self
     }
 
@@ -187,7 +210,7 @@ impl Event {
     /// assert_eq!(&event.to_bytes()[..], b"retry: 3000\n\n");
     /// ```
     pub fn with_retry(mut self, retry: RetryDelay) -> Self {
-        self.retry = Some(retry);
+        self.head_mut().retry = Some(retry);
         self
     }
 
@@ -202,7 +225,7 @@ impl Event {
     /// assert_eq!(&event.to_bytes()[..], b": hello\n: two\n: lines\n\n");
     /// ```
     pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
-        self.comments.push(comment.into());
+        self.head_mut().comments.push(comment.into());
         self
     }
 
@@ -229,7 +252,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn name(&self) -> Option<&EventName> {
-        self.name.as_ref()
+        self.head.as_ref()?.name.as_ref()
     }
 
     /// The event ID, if any.
@@ -242,7 +265,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn id(&self) -> Option<&EventId> {
-        self.id.as_ref()
+        self.head.as_ref()?.id.as_ref()
     }
 
     /// The retry delay, if any.
@@ -255,7 +278,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn retry(&self) -> Option<RetryDelay> {
-        self.retry
+        self.head.as_ref()?.retry
     }
 
     /// The comments, in the order they were added.
@@ -268,7 +291,10 @@ impl Event {
     /// ```
     #[must_use]
     pub fn comments(&self) -> &[String] {
-        &self.comments
+        match &self.head {
+            Some(head) => &head.comments,
+            None => &[],
+        }
     }
 
     /// The exact number of bytes [`encode_into`](Event::encode_into) appends.
@@ -354,7 +380,7 @@ impl Event {
                 self.write_head(&mut buf);
                 buf.extend_from_slice(b"\n");
             }
-            Some(data) => match memchr2(b'\n', b'\r', data) {
+            Some(data) => match find_break(data) {
                 None => {
                     // Single line: the size is known without another scan.
                     buf = BytesMut::with_capacity(head + DATA.len() + data.len() + 2);
@@ -364,7 +390,7 @@ impl Event {
                     buf.extend_from_slice(b"\n\n");
                 }
                 Some(i) => {
-                    let rest = skip_break(data, i);
+                    let rest = &data[skip_break_at(data, i)..];
                     let len = head + DATA.len() + i + 1 + data_len(rest) + 1;
                     buf = BytesMut::with_capacity(len);
                     self.write_head(&mut buf);
@@ -376,8 +402,25 @@ impl Event {
         buf.freeze()
     }
 
+    fn head_mut(&mut self) -> &mut Head {
+        self.head.get_or_insert_with(Box::default)
+    }
+
     /// The exact encoded length of the comment, name, id and retry lines.
     fn head_len(&self) -> usize {
+        self.head.as_ref().map_or(0, |head| head.encoded_len())
+    }
+
+    /// Writes the comment, name, id and retry lines.
+    fn write_head(&self, buf: &mut BytesMut) {
+        if let Some(head) = &self.head {
+            head.write(buf);
+        }
+    }
+}
+
+impl Head {
+    fn encoded_len(&self) -> usize {
         let mut len = 0;
         for c in &self.comments {
             len += comment_len(c.as_bytes());
@@ -394,8 +437,7 @@ impl Event {
         len
     }
 
-    /// Writes the comment, name, id and retry lines.
-    fn write_head(&self, buf: &mut BytesMut) {
+    fn write(&self, buf: &mut BytesMut) {
         for comment in &self.comments {
             put_comment(buf, comment.as_bytes());
         }
@@ -425,26 +467,60 @@ const RETRY: &[u8] = b"retry: ";
 const DATA: &[u8] = b"data: ";
 
 /// Writes `data: LINE\n` per line of `data`, then the blank line ending the
-/// frame. One `memchr2` pass; whole lines are copied with one call each.
+/// frame. Each byte is scanned once; whole lines are copied with one call each.
 fn put_data(buf: &mut BytesMut, data: &[u8]) {
     buf.extend_from_slice(DATA);
-    let mut rest = data;
-    while let Some(i) = memchr2(b'\n', b'\r', rest) {
-        buf.extend_from_slice(&rest[..i]);
+    let last = for_each_line(data, |line| {
+        buf.extend_from_slice(line);
         buf.extend_from_slice(b"\ndata: ");
-        rest = skip_break(rest, i);
-    }
-    buf.extend_from_slice(rest);
+    });
+    buf.extend_from_slice(last);
     buf.extend_from_slice(b"\n\n");
+}
+
+/// Calls `f` with each line of `text` but the last, and returns the last line
+/// (empty if `text` ends with a line break). CRLF, a lone CR and a lone LF each
+/// end a line.
+///
+/// One `memchr2` pass: each call finds the next break, so text without one (the
+/// common case) is a single vectorised search. (A portable bit-mask scanner was
+/// tried for short lines; it was slower than `memchr` from 64-byte lines on.)
+#[inline(always)]
+fn for_each_line<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) -> &'a [u8] {
+    let mut start = 0;
+    while let Some(i) = find_break(&text[start..]) {
+        let end = start + i;
+        f(&text[start..end]);
+        start = skip_break_at(text, end);
+    }
+    &text[start..]
+}
+
+/// The index of the first CR or LF in `text`.
+#[inline(always)]
+fn find_break(text: &[u8]) -> Option<usize> {
+    // For a few bytes a plain loop beats the call into memchr's vector code.
+    if text.len() < 16 {
+        text.iter().position(|&b| b == b'\n' || b == b'\r')
+    } else {
+        memchr2(b'\n', b'\r', text)
+    }
+}
+
+/// The index after the line break at `text[i]` (a CR followed by LF is one break).
+#[inline(always)]
+fn skip_break_at(text: &[u8], i: usize) -> usize {
+    if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
+        i + 2
+    } else {
+        i + 1
+    }
 }
 
 /// Writes one comment line (`: LINE`, or `:` for an empty line) per line of
 /// `text`.
 fn put_comment(buf: &mut BytesMut, text: &[u8]) {
-    let mut rest = text;
-    loop {
-        let end = memchr2(b'\n', b'\r', rest);
-        let line = &rest[..end.unwrap_or(rest.len())];
+    let mut put_line = |line: &[u8]| {
         if line.is_empty() {
             buf.extend_from_slice(b":\n");
         } else {
@@ -452,46 +528,25 @@ fn put_comment(buf: &mut BytesMut, text: &[u8]) {
             buf.extend_from_slice(line);
             buf.extend_from_slice(b"\n");
         }
-        match end {
-            Some(i) => rest = skip_break(rest, i),
-            None => return,
-        }
-    }
-}
-
-/// The text after the line break at `rest[i]` (a CR followed by LF is one break).
-fn skip_break(rest: &[u8], i: usize) -> &[u8] {
-    let next = i + 1;
-    if rest[i] == b'\r' && rest.get(next) == Some(&b'\n') {
-        &rest[next + 1..]
-    } else {
-        &rest[next..]
-    }
-}
-
-/// Calls `f` with the length of each line of `text` (CRLF, CR, LF split).
-fn for_each_line(text: &[u8], mut f: impl FnMut(usize)) {
-    let mut rest = text;
-    while let Some(i) = memchr2(b'\n', b'\r', rest) {
-        f(i);
-        rest = skip_break(rest, i);
-    }
-    f(rest.len());
+    };
+    let last = for_each_line(text, &mut put_line);
+    put_line(last);
 }
 
 /// Encoded length of the `data: LINE\n` lines for `data` (without the blank
 /// line that ends the frame).
 fn data_len(data: &[u8]) -> usize {
     let mut len = 0;
-    for_each_line(data, |line| len += DATA.len() + line + 1);
-    len
+    let last = for_each_line(data, |line| len += DATA.len() + line.len() + 1);
+    len + DATA.len() + last.len() + 1
 }
 
 /// Encoded length of the comment lines for `text`.
 fn comment_len(text: &[u8]) -> usize {
+    let line_len = |line: &[u8]| if line.is_empty() { 2 } else { 3 + line.len() };
     let mut len = 0;
-    for_each_line(text, |line| len += if line == 0 { 2 } else { 3 + line });
-    len
+    let last = for_each_line(text, |line| len += line_len(line));
+    len + line_len(last)
 }
 
 /// Number of decimal digits in `n`.

@@ -786,7 +786,8 @@ mod tests {
         let a = EventName::from_static("x");
         let b = EventName::try_from(String::from("x")).unwrap();
         assert_eq!(a, b);
-        assert!("x" == a && a == "x");
+        assert!("x" == a);
+        assert!(a == *"x");
         assert_eq!(format!("{a:?}"), "EventName(\"x\")");
         assert_eq!(format!("{}", EventId::from_static("7")), "7");
         assert_eq!("9".parse::<EventId>().unwrap(), "9");
