@@ -41,10 +41,11 @@ pub enum Frame {
 /// A dispatched event, as a browser's `EventSource` delivers it in a
 /// `MessageEvent`: the type, the data and the last event ID.
 ///
-/// The parser builds each event in one heap allocation: the data, a custom
-/// type and a short last event ID share one buffer; the default type
-/// `"message"` is a static string and a long last event ID (over 128 bytes) is
-/// shared between events until it changes.
+/// The parser builds each event with at most one heap allocation: the data, a
+/// custom type and a short last event ID share one buffer (kept inside the
+/// event itself, with no allocation, when they total 40 bytes or less); the
+/// default type `"message"` is a static string and a long last event ID (over
+/// 128 bytes) is shared between events until it changes.
 ///
 /// Equality compares the three values, not how they are stored.
 ///
@@ -61,15 +62,40 @@ pub enum Frame {
 /// ```
 #[derive(Clone)]
 pub struct MessageEvent {
-    /// `data ++ event type ++ (last event ID if inline)`.
-    text: String,
-    data_end: usize,
-    type_end: usize,
-    /// `None`: the ID is `text[type_end..]`.
-    shared_id: Option<Arc<str>>,
+    repr: Repr,
+}
+
+/// Up to this many bytes of data + type + ID are stored inside the event
+/// itself, without a heap allocation.
+const INLINE_CAP: usize = 40;
+
+#[derive(Clone)]
+enum Repr {
+    /// `text` = data ++ event type (empty for the default) ++ last event ID
+    /// (unless `shared_id` holds it).
+    Heap {
+        text: String,
+        data_end: usize,
+        type_end: usize,
+        shared_id: Option<Arc<str>>,
+    },
+    /// The same layout, in place. `bytes[..len]` is valid UTF-8 and both ends
+    /// are char boundaries (checked when stored).
+    Inline {
+        bytes: [u8; INLINE_CAP],
+        data_end: u8,
+        type_end: u8,
+        len: u8,
+    },
 }
 
 const DEFAULT_TYPE: &str = "message";
+
+/// A part of an inline event: validated again on access, which is cheap for
+/// at most `INLINE_CAP` bytes (the crate has no `unsafe` to skip it).
+fn inline_str(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("inline event text was stored from a str")
+}
 
 impl MessageEvent {
     /// An event with the given values, e.g. to compare against parser output
@@ -83,20 +109,46 @@ impl MessageEvent {
     /// assert_eq!(e, MessageEvent::new("message", "hello", ""));
     /// ```
     pub fn new(event_type: &str, data: &str, last_event_id: &str) -> Self {
+        let event_type = if event_type == DEFAULT_TYPE {
+            ""
+        } else {
+            event_type
+        };
+        if let Some(inline) = MessageEvent::inline(data, event_type, last_event_id) {
+            return inline;
+        }
         let mut text = String::with_capacity(data.len() + event_type.len() + last_event_id.len());
         text.push_str(data);
         let data_end = text.len();
-        if event_type != DEFAULT_TYPE {
-            text.push_str(event_type);
-        }
+        text.push_str(event_type);
         let type_end = text.len();
         text.push_str(last_event_id);
-        MessageEvent {
-            text,
-            data_end,
-            type_end,
-            shared_id: None,
+        MessageEvent::from_parts(text, data_end, type_end, None)
+    }
+
+    /// A small event stored in place, if the three texts fit. `event_type` is
+    /// empty for the default type.
+    pub(crate) fn inline(data: &str, event_type: &str, last_event_id: &str) -> Option<Self> {
+        let len = data.len() + event_type.len() + last_event_id.len();
+        if len > INLINE_CAP {
+            return None;
         }
+        let mut bytes = [0; INLINE_CAP];
+        let (d, rest) = bytes.split_at_mut(data.len());
+        d.copy_from_slice(data.as_bytes());
+        let (t, rest) = rest.split_at_mut(event_type.len());
+        t.copy_from_slice(event_type.as_bytes());
+        rest[..last_event_id.len()].copy_from_slice(last_event_id.as_bytes());
+        // All three fit in INLINE_CAP (< 256) bytes.
+        let narrow = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
+        Some(MessageEvent {
+            repr: Repr::Inline {
+                bytes,
+                data_end: narrow(data.len()),
+                type_end: narrow(data.len() + event_type.len()),
+                len: narrow(len),
+            },
+        })
     }
 
     /// Built by the parser: `text` already holds data, type (empty for the
@@ -110,10 +162,12 @@ impl MessageEvent {
         debug_assert!(data_end <= type_end && type_end <= text.len());
         debug_assert!(text.is_char_boundary(data_end) && text.is_char_boundary(type_end));
         MessageEvent {
-            text,
-            data_end,
-            type_end,
-            shared_id,
+            repr: Repr::Heap {
+                text,
+                data_end,
+                type_end,
+                shared_id,
+            },
         }
     }
 
@@ -136,7 +190,24 @@ impl MessageEvent {
     /// [spec]: https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
     #[must_use]
     pub fn event_type(&self) -> &str {
-        match &self.text[self.data_end..self.type_end] {
+        let t = match &self.repr {
+            Repr::Heap {
+                text,
+                data_end,
+                type_end,
+                ..
+            } => &text[*data_end..*type_end],
+            Repr::Inline {
+                bytes,
+                data_end,
+                type_end,
+                ..
+            } if data_end != type_end => {
+                inline_str(&bytes[usize::from(*data_end)..usize::from(*type_end)])
+            }
+            Repr::Inline { .. } => "",
+        };
+        match t {
             "" => DEFAULT_TYPE,
             t => t,
         }
@@ -156,7 +227,12 @@ impl MessageEvent {
     /// ```
     #[must_use]
     pub fn data(&self) -> &str {
-        &self.text[..self.data_end]
+        match &self.repr {
+            Repr::Heap { text, data_end, .. } => &text[..*data_end],
+            Repr::Inline {
+                bytes, data_end, ..
+            } => inline_str(&bytes[..usize::from(*data_end)]),
+        }
     }
 
     /// The last event ID when this event was dispatched: the value of the
@@ -177,13 +253,24 @@ impl MessageEvent {
     /// ```
     #[must_use]
     pub fn last_event_id(&self) -> &str {
-        match &self.shared_id {
-            Some(id) => id,
-            None => &self.text[self.type_end..],
+        match &self.repr {
+            Repr::Heap {
+                shared_id: Some(id),
+                ..
+            } => id,
+            Repr::Heap { text, type_end, .. } => &text[*type_end..],
+            Repr::Inline { type_end, len, .. } if type_end == len => "",
+            Repr::Inline {
+                bytes,
+                type_end,
+                len,
+                ..
+            } => inline_str(&bytes[usize::from(*type_end)..usize::from(*len)]),
         }
     }
 
-    /// The data as an owned `String`, reusing the event's allocation (no copy).
+    /// The data as an owned `String`, reusing the event's allocation when it
+    /// has one (no copy).
     ///
     /// ```
     /// use sse_session::MessageEvent;
@@ -193,9 +280,15 @@ impl MessageEvent {
     /// ```
     #[must_use]
     pub fn into_data(self) -> String {
-        let mut text = self.text;
-        text.truncate(self.data_end);
-        text
+        match self.repr {
+            Repr::Heap {
+                mut text, data_end, ..
+            } => {
+                text.truncate(data_end);
+                text
+            }
+            Repr::Inline { .. } => self.data().to_owned(),
+        }
     }
 }
 
@@ -283,5 +376,31 @@ impl Comment {
     #[must_use]
     pub fn into_text(self) -> String {
         self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_and_heap_events_compare_by_value() {
+        let small = MessageEvent::new("t", "data", "id");
+        assert!(matches!(small.repr, Repr::Inline { .. }));
+        let big = MessageEvent::from_parts("datatid".to_owned(), 4, 5, None);
+        assert_eq!(small.data(), "data");
+        assert_eq!(small.event_type(), "t");
+        assert_eq!(small.last_event_id(), "id");
+        assert_eq!(small, big);
+        let long = "x".repeat(INLINE_CAP + 1);
+        let heap = MessageEvent::new("", &long, "");
+        assert!(matches!(heap.repr, Repr::Heap { .. }));
+        assert_eq!(heap.into_data(), long);
+        let exact = "é".repeat(INLINE_CAP / 2);
+        let inline = MessageEvent::new("message", &exact, "");
+        assert!(matches!(inline.repr, Repr::Inline { .. }));
+        assert_eq!(inline.event_type(), "message");
+        assert_eq!(inline.clone().into_data(), exact);
+        assert!(std::mem::size_of::<MessageEvent>() <= 64);
     }
 }

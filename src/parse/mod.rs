@@ -973,6 +973,18 @@ impl Parser {
                 let value = &buf!(self)[start..end];
                 match std::str::from_utf8(value) {
                     Ok(s) => {
+                        if inline_id {
+                            let ty = match self.event_type.as_str() {
+                                "message" => "",
+                                ty => ty,
+                            };
+                            if let Some(event) = MessageEvent::inline(s, ty, &self.last_id) {
+                                self.data = Data::None;
+                                self.data_len = 0;
+                                self.event_type.clear();
+                                return Some(Frame::Event(event));
+                            }
+                        }
                         text = String::with_capacity(s.len() + extra);
                         text.push_str(s);
                     }
