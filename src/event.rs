@@ -361,7 +361,8 @@ impl Event {
     ///
     /// Allocates exactly once, with the exact size. Data without line breaks
     /// is scanned once; multi-line data is scanned twice (once to size the
-    /// buffer).
+    /// buffer). The first clone of the result makes it shareable (one small
+    /// allocation inside `bytes`); every later clone only bumps a count.
     ///
     /// ```
     /// use sse_session::{Event, EventId};
@@ -864,6 +865,13 @@ mod tests {
             .with_comment("x")
             .with_comment("y");
         assert_eq!(enc(&e), b": x\n: y\nid: 2\ndata: b\n\n".to_vec());
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn data_only_event_is_small() {
+        // Encoding many small events is bound by reading them: keep it at 4 words.
+        assert_eq!(std::mem::size_of::<Event>(), 32);
     }
 
     #[test]

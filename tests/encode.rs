@@ -415,3 +415,124 @@ fn errors_are_std_errors_and_send_sync() {
         "event name contains a line feed at byte 0"
     );
 }
+
+// ------------------------------------------------------------ allocations
+
+/// Counts the allocations made by the current thread (tests run in parallel).
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    fn count() {
+        // `try_with`: the slot may be gone while a thread shuts down.
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+    }
+
+    // SAFETY: forwards every call unchanged to `System`; only adds a
+    // thread-local counter (a const-initialised `Cell`, which never allocates).
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: same contract as ours.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: same contract as ours.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count();
+            // SAFETY: same contract as ours.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: same contract as ours.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Allocations made by `f` on this thread.
+    pub fn allocs<R>(f: impl FnOnce() -> R) -> (u64, R) {
+        let before = ALLOCS.with(Cell::get);
+        let r = f();
+        (ALLOCS.with(Cell::get) - before, r)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: counting::Counting = counting::Counting;
+
+fn sample_events() -> Vec<Event> {
+    vec![
+        Event::new("x"),
+        Event::new(""),
+        Event::new("{\"price\":12.5,\"tags\":[\"a\",\"b\"],\"note\":\"a longer single line\"}")
+            .with_name(EventName::from_static("update"))
+            .with_id(EventId::from_static("0b7e1c2a-5f7d-4f57-9d3c-2f9c1f1f8e11")),
+        Event::new("x".repeat(70_000)),
+        Event::new("line\n".repeat(64)),
+        Event::new("a\r\nb\rc\n\n"),
+        Event::default()
+            .with_comment("c\nd")
+            .with_retry(RetryDelay::from_millis(3000)),
+        Event::default().with_id(EventId::from_static("")),
+        Event::default(),
+    ]
+}
+
+#[test]
+fn to_bytes_allocates_once() {
+    for e in sample_events() {
+        let (n, bytes) = counting::allocs(|| e.to_bytes());
+        assert_eq!(n, 1, "to_bytes of {:?}", bytes);
+        // `bytes` makes the buffer shareable on the first clone (one small
+        // header); every later clone is a refcount bump.
+        let (n, first) = counting::allocs(|| bytes.clone());
+        assert!(n <= 1, "first clone: {n} allocations");
+        let (n, _) = counting::allocs(|| [(); 100].map(|()| first.clone()));
+        assert_eq!(n, 0, "later clones are refcount bumps");
+    }
+}
+
+#[test]
+fn encode_into_a_roomy_buffer_never_allocates() {
+    let events = sample_events();
+    let total: usize = events.iter().map(Event::encoded_len).sum();
+    let mut buf = BytesMut::with_capacity(total);
+    let (n, ()) = counting::allocs(|| {
+        for e in &events {
+            e.encode_into(&mut buf);
+        }
+    });
+    assert_eq!(n, 0);
+    assert_eq!(buf.len(), total);
+    // And again into the same (cleared) buffer, as a server loop would.
+    let (n, ()) = counting::allocs(|| {
+        buf.clear();
+        for e in &events {
+            e.encode_into(&mut buf);
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn encode_into_an_empty_buffer_allocates_once_for_single_line_data() {
+    for e in sample_events() {
+        let multi_line = e.data().is_some_and(|d| d.contains(['\r', '\n']))
+            || e.comments().iter().any(|c| c.contains(['\r', '\n']));
+        if multi_line || e.encoded_len() == 0 {
+            continue;
+        }
+        let mut buf = BytesMut::new();
+        let (n, ()) = counting::allocs(|| e.encode_into(&mut buf));
+        assert_eq!(n, 1, "{e:?}");
+    }
+}
