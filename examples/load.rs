@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::ready;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -39,6 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::Router;
+use futures_util::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use sse_session::event::Event;
 use sse_session::live::{Hub, SessionConfig};
@@ -46,6 +48,8 @@ use sse_session::parse::{Frame, Parser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -299,25 +303,18 @@ async fn events(State(app): State<App>, req: Request) -> Response {
                 .map(Body::new)
         }
         Mode::AxumBroadcast => {
-            // The usual way: one broadcast receiver per connection, each event turned
-            // into an axum `Event` (and encoded) per connection.
+            // The usual way: one broadcast receiver per connection
+            // (`BroadcastStream`), each event turned into an axum `Event` (and
+            // encoded) per connection; lagged receivers skip events (counted here).
             let lagged = app.lagged.clone();
-            let stream = futures_util::stream::unfold(app.tx.subscribe(), move |mut rx| {
-                let lagged = lagged.clone();
-                async move {
-                    loop {
-                        match rx.recv().await {
-                            Ok(data) => {
-                                let event = AxumEvent::default().data(data);
-                                return Some((Ok::<_, Infallible>(event), rx));
-                            }
-                            Err(broadcast::error::RecvError::Lagged(n)) => {
-                                lagged.fetch_add(n, Ordering::Relaxed);
-                            }
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        }
+            let stream = BroadcastStream::new(app.tx.subscribe()).filter_map(move |item| {
+                ready(match item {
+                    Ok(data) => Some(Ok::<_, Infallible>(AxumEvent::default().data(data))),
+                    Err(BroadcastStreamRecvError::Lagged(n)) => {
+                        lagged.fetch_add(n, Ordering::Relaxed);
+                        None
                     }
-                }
+                })
             });
             Sse::new(stream)
                 .keep_alive(KeepAlive::default())

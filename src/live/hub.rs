@@ -307,8 +307,55 @@ struct Shard {
 
 struct SessionEntry {
     user: Option<UserKey>,
-    conns: Vec<Conn>,
+    /// The first connection is stored inline: most sessions have exactly one,
+    /// and a broadcast then follows one pointer less per connection.
+    first: Conn,
+    /// Further connections of the session (duplicated tabs).
+    more: Vec<Conn>,
     topics: Vec<Topic>,
+}
+
+impl SessionEntry {
+    fn new(user: Option<UserKey>, conn: Conn) -> Self {
+        Self {
+            user,
+            first: conn,
+            more: Vec::new(),
+            topics: Vec::new(),
+        }
+    }
+
+    fn conns(&self) -> impl Iterator<Item = &Conn> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    fn into_conns(self) -> Vec<Conn> {
+        let mut all = self.more;
+        all.push(self.first);
+        all
+    }
+
+    /// Removes connection `id`. `None`: not here. `Some(true)`: it was the
+    /// last one (the entry must go; `first` is stale then).
+    fn remove(&mut self, id: ConnectionId) -> Option<bool> {
+        if self.first.id == id {
+            match self.more.pop() {
+                Some(next) => {
+                    self.first = next;
+                    Some(false)
+                }
+                None => Some(true),
+            }
+        } else {
+            let pos = self.more.iter().position(|c| c.id == id)?;
+            self.more.swap_remove(pos);
+            Some(false)
+        }
+    }
 }
 
 struct Conn {
@@ -481,7 +528,7 @@ impl Hub {
                     if e.get().user.as_ref() != user {
                         return false;
                     }
-                    e.get_mut().conns.push(Conn::new(id, sender));
+                    e.get_mut().more.push(Conn::new(id, sender));
                 }
                 Entry::Vacant(v) => {
                     let now = Instant::now();
@@ -491,11 +538,7 @@ impl Hub {
                         }
                     }
                     sh.owners.remove(&session);
-                    v.insert(SessionEntry {
-                        user: user.cloned(),
-                        conns: vec![Conn::new(id, sender)],
-                        topics: Vec::new(),
-                    });
+                    v.insert(SessionEntry::new(user.cloned(), Conn::new(id, sender)));
                     if let Some(user) = user {
                         sh.users.entry(user.clone()).or_default().push(session);
                     }
@@ -563,7 +606,7 @@ impl Hub {
         shard
             .sessions
             .get(session)
-            .map_or(0, |entry| self.deliver_all(&entry.conns, frame))
+            .map_or(0, |entry| self.deliver_all(entry, frame))
     }
 
     /// Sends `event` to every connection of every session registered under
@@ -610,7 +653,7 @@ impl Hub {
             if let Some(sessions) = shard.users.get(user) {
                 for session in sessions {
                     if let Some(entry) = shard.sessions.get(session) {
-                        sent += self.deliver_all(&entry.conns, frame);
+                        sent += self.deliver_all(entry, frame);
                     }
                 }
             }
@@ -657,7 +700,7 @@ impl Hub {
             if let Some(sessions) = shard.topics.get(topic) {
                 for session in sessions {
                     if let Some(entry) = shard.sessions.get(session) {
-                        sent += self.deliver_all(&entry.conns, frame);
+                        sent += self.deliver_all(entry, frame);
                     }
                 }
             }
@@ -709,7 +752,7 @@ impl Hub {
         for shard in &*self.inner.shards {
             let shard = read(shard);
             for entry in shard.sessions.values() {
-                sent += self.deliver_all(&entry.conns, frame);
+                sent += self.deliver_all(entry, frame);
             }
         }
         sent
@@ -723,8 +766,8 @@ impl Hub {
         Some(event.to_bytes())
     }
 
-    fn deliver_all(&self, conns: &[Conn], frame: &Bytes) -> usize {
-        conns.iter().filter(|c| self.deliver(c, frame)).count()
+    fn deliver_all(&self, entry: &SessionEntry, frame: &Bytes) -> usize {
+        entry.conns().filter(|c| self.deliver(c, frame)).count()
     }
 
     fn deliver(&self, conn: &Conn, frame: &Bytes) -> bool {
@@ -969,7 +1012,7 @@ impl Hub {
         let mut guard = write(&self.inner.shards[self.shard_of(session)]);
         self.inner
             .remove_session(&mut guard, session)
-            .map(|entry| entry.conns)
+            .map(SessionEntry::into_conns)
             .unwrap_or_default()
     }
 
@@ -1034,13 +1077,15 @@ impl Inner {
         let Some(entry) = sh.sessions.get_mut(session) else {
             return; // taken by drop_session / close_session already
         };
-        let Some(pos) = entry.conns.iter().position(|c| c.id == id) else {
-            return;
+        let Some(last) = entry.remove(id) else {
+            return; // a connection of an earlier session under the same ID
         };
-        entry.conns.swap_remove(pos);
-        self.connections.fetch_sub(1, Ordering::Relaxed);
-        if entry.conns.is_empty() {
+        if last {
+            // The entry still holds the leaving connection as `first`, so
+            // `remove_session` counts it out.
             self.remove_session(sh, session);
+        } else {
+            self.connections.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -1050,8 +1095,7 @@ impl Inner {
         let entry = sh.sessions.remove(session)?;
         shrink(&mut sh.sessions);
         self.session_count.fetch_sub(1, Ordering::Relaxed);
-        self.connections
-            .fetch_sub(entry.conns.len(), Ordering::Relaxed);
+        self.connections.fetch_sub(entry.len(), Ordering::Relaxed);
         for topic in &entry.topics {
             unindex_topic(&mut sh.topics, topic, session);
         }
