@@ -59,7 +59,8 @@ pub const KEEP_ALIVE: Bytes = Bytes::from_static(b":\n\n");
 /// with data fires a `MessageEvent` on the client.
 ///
 /// Setting a field twice overwrites it; [`with_comment`](Event::with_comment)
-/// appends.
+/// appends. An event with nothing set (`Event::default()`) encodes as a lone
+/// blank line, which clients ignore.
 ///
 /// ```
 /// use sse_session::{Event, EventId, EventName};
@@ -77,7 +78,7 @@ pub const KEEP_ALIVE: Bytes = Bytes::from_static(b":\n\n");
 pub struct Event {
     data: Option<String>,
     /// Everything but the data, boxed: an event with data only (the common
-    /// case) is two words smaller than a cache line, which is what encoding
+    /// case) is 32 bytes, half a cache line, and reading the events is what encoding
     /// many small events is bound by. Only `Some` once a field was set.
     head: Option<Box<Head>>,
 }
