@@ -336,6 +336,9 @@ pub struct Parser {
     /// A chunk given to `feed_bytes` when nothing else was pending: parsed
     /// where it is, without a copy.
     shared: Option<Bytes>,
+    /// The rest of a `feed_bytes` chunk whose start completed a pending line
+    /// (copied to `owned`): parsed in place once `owned` is done.
+    queued: Option<Bytes>,
     /// Start of the next line in `buf`.
     pos: usize,
     /// `buf[pos..scan]` is known to hold no CR or LF.
@@ -424,6 +427,7 @@ impl Parser {
             config,
             owned: BytesMut::new(),
             shared: None,
+            queued: None,
             pos: 0,
             scan: 0,
             ends: VecDeque::new(),
@@ -464,18 +468,46 @@ impl Parser {
         if chunk.is_empty() {
             return;
         }
+        self.unqueue();
         let chunk = match self.spill_state {
             Spill::Open => self.feed_spill(chunk),
             _ => chunk,
         };
+        self.append_owned(chunk);
+    }
+
+    /// Appends to the owned buffer, first moving what is left of an adopted
+    /// chunk there.
+    fn append_owned(&mut self, bytes: &[u8]) {
         self.release();
-        if let Some(bytes) = self.shared.take() {
-            // Continue in the owned buffer with what is left of the chunk
-            // (offsets stay valid: `release` made them relative to its start).
+        if let Some(shared) = self.shared.take() {
+            // Offsets stay valid: `release` made them relative to its start.
             self.owned.clear();
-            self.owned.extend_from_slice(&bytes);
+            self.owned.extend_from_slice(&shared);
         }
-        self.owned.extend_from_slice(chunk);
+        self.owned.extend_from_slice(bytes);
+    }
+
+    /// Appends a queued chunk (see `feed_bytes`) to the owned buffer.
+    fn unqueue(&mut self) {
+        if let Some(queued) = self.queued.take() {
+            self.append_owned(&queued);
+        }
+    }
+
+    /// The buffer is parsed up to the end of the line that `feed_bytes`
+    /// completed: go on in the queued chunk, where it is.
+    fn switch_to_queued(&mut self) {
+        if let Data::Line { start, end } = self.data {
+            // The pending data line lives in the buffer being dropped.
+            self.start_acc();
+            push_decoded(&mut self.acc, &buf!(self)[start..end]);
+            self.data = Data::Acc;
+        }
+        self.owned.clear();
+        self.shared = self.queued.take();
+        self.pos = 0;
+        self.scan = 0;
     }
 
     /// The long data line in `spill` continues in `chunk`: append up to its
@@ -517,13 +549,31 @@ impl Parser {
         if chunk.is_empty() {
             return;
         }
+        self.unqueue();
         if self.spill_state == Spill::None {
             self.release();
-            if buf!(self).is_empty() {
+            let pending = buf!(self).len();
+            if pending == 0 {
                 // Nothing pending: parse the chunk where it is (no copy).
                 self.owned.clear();
                 self.shared = Some(chunk);
                 return;
+            }
+            if self.scan == pending && self.ends.is_empty() && !self.bom_pending {
+                // A partial line is pending (and everything before it was
+                // parsed): copy only the rest of that line, and parse the
+                // remainder of the chunk where it is once the line is done.
+                if let Some(i) = find_line_break(&chunk) {
+                    let mut cut = i + 1;
+                    if chunk[i] == b'\r' && chunk.get(cut) == Some(&b'\n') {
+                        cut += 1;
+                    }
+                    if cut < chunk.len() {
+                        self.append_owned(&chunk[..cut]);
+                        self.queued = Some(chunk.slice(cut..));
+                        return;
+                    }
+                }
             }
         }
         self.feed(&chunk);
@@ -548,6 +598,7 @@ impl Parser {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     pub fn finish(&mut self) {
+        self.unqueue();
         if self.spill_state == Spill::Open {
             // An unterminated last line is discarded.
             self.spill_state = Spill::None;
@@ -699,6 +750,14 @@ impl Parser {
                         return Err(self.limit_error(ParseErrorKind::LineTooLong));
                     }
                     if self.ends.is_empty() {
+                        if self.queued.is_some() {
+                            if self.pos == limit {
+                                self.switch_to_queued();
+                            } else {
+                                self.unqueue();
+                            }
+                            continue;
+                        }
                         self.maybe_spill();
                         return Ok(None);
                     }
