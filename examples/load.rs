@@ -214,6 +214,22 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) of this process so far, in milliseconds.
+fn cpu_ms() -> u64 {
+    // Fields 14 and 15 of /proc/self/stat (after the parenthesised name), in clock
+    // ticks of 10 ms on Linux.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = f.get(11)?.parse().ok()?;
+            let stime: u64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) * 10)
+        })
+        .unwrap_or(0)
+}
+
 fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -329,8 +345,9 @@ async fn stats(State(app): State<App>) -> String {
         Mode::AxumBroadcast => (app.tx.receiver_count(), 0),
     };
     format!(
-        "rss_kib={} connections={connections} slow={slow} lagged={}",
+        "rss_kib={} cpu_ms={} connections={connections} slow={slow} lagged={}",
         rss_kib(),
+        cpu_ms(),
         app.lagged.load(Ordering::Relaxed)
     )
 }
@@ -625,6 +642,7 @@ fn run_driver(o: Opts) {
                 .await
                 .unwrap_or_default();
 
+        let client_cpu0 = cpu_ms();
         let q = format!(
             "/run?rate={}&seconds={}&bytes={}",
             o.rate, o.seconds, o.bytes
@@ -638,6 +656,7 @@ fn run_driver(o: Opts) {
             tokio::task::spawn_blocking(move || fetch(addr, "GET", "/stats").unwrap_or_default())
                 .await
                 .unwrap_or_default();
+        let client_cpu = cpu_ms().saturating_sub(client_cpu0);
         let _ = stop_tx.send(true);
         let mut results = Vec::with_capacity(tasks.len());
         for t in tasks {
@@ -645,12 +664,12 @@ fn run_driver(o: Opts) {
                 results.push(r);
             }
         }
-        (connect_time, idle, run, after, results)
+        (connect_time, idle, run, after, results, client_cpu)
     });
     drop(child.stdin.take()); // the server exits when its stdin closes
     let _ = child.wait();
 
-    let (connect_time, idle, run, after, results) = report;
+    let (connect_time, idle, run, after, results, client_cpu) = report;
     let held = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
     let ended = results.iter().filter(|r| r.ended_by_server).count();
@@ -712,6 +731,19 @@ fn run_driver(o: Opts) {
         "server RSS: {rss0} KiB before, {rss1} KiB with {held} idle connections ({:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
         per_conn,
         per_conn / 1024.0
+    );
+    let run_ms = elapsed_ms + 500;
+    let server_cpu = field(&after, "cpu_ms").saturating_sub(field(&idle, "cpu_ms"));
+    println!(
+        "CPU during the run: server {:.2} cores, client {:.2} cores (of {} on this machine; load average {})",
+        server_cpu as f64 / run_ms as f64,
+        client_cpu as f64 / run_ms as f64,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
     );
     println!(
         "slow-consumer disconnects {} (hub), lagged events {} (broadcast channel)",
