@@ -297,3 +297,83 @@ impl<B: Body> Stream for BodyData<B> {
         (0, None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Waker;
+
+    fn collect<S: Stream + Unpin>(mut s: S) -> Vec<S::Item> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        loop {
+            match Pin::new(&mut s).poll_next(&mut cx) {
+                Poll::Ready(Some(item)) => out.push(item),
+                Poll::Ready(None) => return out,
+                Poll::Pending => panic!("in-memory source is never pending"),
+            }
+        }
+    }
+
+    struct Chunks(Vec<Result<Bytes, &'static str>>);
+
+    impl Stream for Chunks {
+        type Item = Result<Bytes, &'static str>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready(if self.0.is_empty() {
+                None
+            } else {
+                Some(self.0.remove(0))
+            })
+        }
+    }
+
+    #[test]
+    fn source_errors_pass_through_and_parsing_goes_on() {
+        let source = Chunks(vec![
+            Ok(Bytes::from_static(b"data: a\r")),
+            Err("reset"),
+            Ok(Bytes::from_static(b"\ndata: b\n\n: tail\ndata: lost")),
+        ]);
+        let items = collect(FrameStream::new(source));
+        assert_eq!(
+            items,
+            [
+                Err(FrameStreamError::Source("reset")),
+                Ok(Frame::Event(crate::MessageEvent::new("", "a\nb", ""))),
+                Ok(Frame::Comment(crate::Comment::new("tail"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn limit_errors_are_items() {
+        let source = Chunks(vec![Ok(Bytes::from_static(
+            b"data: toolong\n\ndata: ok\n\n",
+        ))]);
+        let config = ParserConfig::default().max_line_len(8);
+        let items = collect(FrameStream::with_config(source, config));
+        assert_eq!(items.len(), 2);
+        assert!(matches!(&items[0], Err(FrameStreamError::Parse(e)) if e.limit() == 8));
+        assert!(matches!(&items[1], Ok(Frame::Event(e)) if e.data() == "ok"));
+    }
+
+    #[test]
+    fn body_trailers_and_empty_frames_are_skipped() {
+        use http_body_util::{BodyExt, StreamBody};
+        let frames = futures_util::stream::iter([
+            Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from_static(
+                b"data: ",
+            ))),
+            Ok(http_body::Frame::data(Bytes::new())),
+            Ok(http_body::Frame::data(Bytes::from_static(b"x\n\n"))),
+            Ok(http_body::Frame::trailers(http::HeaderMap::new())),
+        ]);
+        let body = StreamBody::new(frames).boxed();
+        let items = collect(FrameStream::from_body(body));
+        assert_eq!(
+            items,
+            [Ok(Frame::Event(crate::MessageEvent::new("", "x", "")))]
+        );
+    }
+}
