@@ -350,11 +350,7 @@ impl Event {
             None => 1,
         };
         buf.reserve(self.head_len() + data_estimate);
-        self.write_head(buf);
-        match &self.data {
-            Some(data) => put_data(buf, data.as_bytes()),
-            None => buf.extend_from_slice(b"\n"),
-        }
+        self.write(buf);
     }
 
     /// The encoded frame as [`Bytes`], to send once or share with any number of
@@ -375,31 +371,19 @@ impl Event {
     #[must_use = "the encoded frame is returned, not sent"]
     pub fn to_bytes(&self) -> Bytes {
         let head = self.head_len();
-        let mut buf;
-        match self.data.as_deref().map(str::as_bytes) {
-            None => {
-                buf = BytesMut::with_capacity(head + 1);
-                self.write_head(&mut buf);
-                buf.extend_from_slice(b"\n");
-            }
+        let len = match self.data.as_deref().map(str::as_bytes) {
+            None => head + 1,
             Some(data) => match find_break(data) {
-                None => {
-                    // Single line: the size is known without another scan.
-                    buf = BytesMut::with_capacity(head + DATA.len() + data.len() + 2);
-                    self.write_head(&mut buf);
-                    buf.extend_from_slice(DATA);
-                    buf.extend_from_slice(data);
-                    buf.extend_from_slice(b"\n\n");
-                }
+                // Single line: the size is known without another scan.
+                None => head + DATA.len() + data.len() + 2,
                 Some(i) => {
                     let rest = &data[skip_break_at(data, i)..];
-                    let len = head + DATA.len() + i + 1 + data_len(rest) + 1;
-                    buf = BytesMut::with_capacity(len);
-                    self.write_head(&mut buf);
-                    put_data(&mut buf, data);
+                    head + DATA.len() + i + 1 + data_len(rest) + 1
                 }
             },
-        }
+        };
+        let mut buf = BytesMut::with_capacity(len);
+        self.write(&mut buf);
         debug_assert_eq!(buf.len(), self.encoded_len());
         buf.freeze()
     }
@@ -413,10 +397,22 @@ impl Event {
         self.head.as_ref().map_or(0, |head| head.encoded_len())
     }
 
-    /// Writes the comment, name, id and retry lines.
-    fn write_head(&self, buf: &mut BytesMut) {
-        if let Some(head) = &self.head {
-            head.write(buf);
+    /// Writes the comment, name, id and retry lines but the last `\n`; returns
+    /// whether that `\n` is owed (see [`Head::write`]).
+    fn write_head(&self, buf: &mut BytesMut) -> bool {
+        match &self.head {
+            Some(head) => head.write(buf),
+            None => false,
+        }
+    }
+
+    /// Writes the whole frame, the data (if any) with `put_data`.
+    #[inline(always)]
+    fn write(&self, buf: &mut BytesMut) {
+        let open = self.write_head(buf);
+        match &self.data {
+            Some(data) => put_data(buf, data.as_bytes(), open),
+            None => buf.extend_from_slice(after_line(b"\n\n", open)),
         }
     }
 }
@@ -439,42 +435,58 @@ impl Head {
         len
     }
 
-    fn write(&self, buf: &mut BytesMut) {
+    /// Writes the comment, name, id and retry lines, except the `\n` ending
+    /// the last field line: returns whether one is owed, so that the caller
+    /// writes it together with what comes next (fewer, larger copies).
+    fn write(&self, buf: &mut BytesMut) -> bool {
         for comment in &self.comments {
             put_comment(buf, comment.as_bytes());
         }
+        let mut open = false;
         if let Some(name) = &self.name {
-            buf.extend_from_slice(EVENT);
+            buf.extend_from_slice(after_line(b"\nevent: ", open));
             buf.extend_from_slice(name.as_bytes());
-            buf.extend_from_slice(b"\n");
+            open = true;
         }
         if let Some(id) = &self.id {
-            buf.extend_from_slice(ID);
+            buf.extend_from_slice(after_line(b"\nid: ", open));
             buf.extend_from_slice(id.as_bytes());
-            buf.extend_from_slice(b"\n");
+            open = true;
         }
         if let Some(retry) = self.retry {
             let mut digits = [0u8; 20];
             let n = write_u64(retry.as_millis(), &mut digits);
-            buf.extend_from_slice(RETRY);
+            buf.extend_from_slice(after_line(b"\nretry: ", open));
             buf.extend_from_slice(&digits[digits.len() - n..]);
-            buf.extend_from_slice(b"\n");
+            open = true;
         }
+        open
     }
+}
+
+/// `piece` (which starts with the `\n` ending the previous line) if a line is
+/// open, else `piece` without its `\n`.
+#[inline(always)]
+fn after_line(piece: &'static [u8], open: bool) -> &'static [u8] {
+    &piece[usize::from(!open)..]
 }
 
 const EVENT: &[u8] = b"event: ";
 const ID: &[u8] = b"id: ";
 const RETRY: &[u8] = b"retry: ";
 const DATA: &[u8] = b"data: ";
+/// The end of a data line and the start of the next.
+const NEXT_DATA: &[u8] = b"\ndata: ";
 
 /// Writes `data: LINE\n` per line of `data`, then the blank line ending the
-/// frame. Each byte is scanned once; whole lines are copied with one call each.
-fn put_data(buf: &mut BytesMut, data: &[u8]) {
-    buf.extend_from_slice(DATA);
+/// frame; `open` says a field line before it still needs its `\n`. Each byte
+/// is scanned once; whole lines are copied with one call each.
+#[inline(always)]
+fn put_data(buf: &mut BytesMut, data: &[u8], open: bool) {
+    buf.extend_from_slice(after_line(NEXT_DATA, open));
     let last = for_each_line(data, |line| {
         buf.extend_from_slice(line);
-        buf.extend_from_slice(b"\ndata: ");
+        buf.extend_from_slice(NEXT_DATA);
     });
     buf.extend_from_slice(last);
     buf.extend_from_slice(b"\n\n");
@@ -484,13 +496,20 @@ fn put_data(buf: &mut BytesMut, data: &[u8]) {
 /// (empty if `text` ends with a line break). CRLF, a lone CR and a lone LF each
 /// end a line.
 ///
-/// One `memchr2` pass: each call finds the next break, so text without one (the
-/// common case) is a single vectorised search. (A portable bit-mask scanner was
-/// tried for short lines; it was slower than `memchr` from 64-byte lines on.)
+/// One pass: each search starts where the last line ended, so text without a
+/// break (the common case) is a single vectorised search. The searcher is
+/// built once per text, not once per line as `memchr2` would, which matters
+/// for many short lines. (A portable bit-mask scanner was tried for short
+/// lines; it was slower than `memchr` from 64-byte lines on.)
 #[inline(always)]
 fn for_each_line<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) -> &'a [u8] {
-    let mut start = 0;
-    while let Some(i) = find_break(&text[start..]) {
+    let Some(first) = find_break(text) else {
+        return text;
+    };
+    f(&text[..first]);
+    let mut start = skip_break_at(text, first);
+    let finder = Finder::new();
+    while let Some(i) = finder.find(&text[start..]) {
         let end = start + i;
         f(&text[start..end]);
         start = skip_break_at(text, end);
@@ -506,6 +525,42 @@ fn find_break(text: &[u8]) -> Option<usize> {
         text.iter().position(|&b| b == b'\n' || b == b'\r')
     } else {
         memchr2(b'\n', b'\r', text)
+    }
+}
+
+/// A CR/LF searcher built once and used for every line of a multi-line text.
+///
+/// `memchr2` picks its implementation through a function pointer and sets up
+/// its vector constants on every call; for 64-byte lines that is a large part
+/// of the cost. On x86-64 with AVX2 (checked at run time) the searcher is
+/// built once instead; elsewhere this is plain `memchr2`.
+#[derive(Clone, Copy)]
+enum Finder {
+    #[cfg(target_arch = "x86_64")]
+    Avx2(memchr::arch::x86_64::avx2::memchr::Two),
+    Memchr2,
+}
+
+impl Finder {
+    #[inline(always)]
+    fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(two) = memchr::arch::x86_64::avx2::memchr::Two::new(b'\n', b'\r') {
+            return Finder::Avx2(two);
+        }
+        Finder::Memchr2
+    }
+
+    #[inline(always)]
+    fn find(&self, text: &[u8]) -> Option<usize> {
+        if text.len() < 16 {
+            return text.iter().position(|&b| b == b'\n' || b == b'\r');
+        }
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Finder::Avx2(two) => two.find(text),
+            Finder::Memchr2 => memchr2(b'\n', b'\r', text),
+        }
     }
 }
 
