@@ -371,9 +371,10 @@ pub struct Parser {
     data_len: usize,
     /// Event type buffer (empty = "message").
     event_type: String,
-    /// Last event ID buffer (set by `id:` lines, committed at dispatch).
+    /// The last event ID buffer while `id_dirty`; when not, the buffer is
+    /// `last_id` and this holds nothing meaningful.
     id_buf: String,
-    /// `id_buf` may differ from `last_id`.
+    /// An `id:` line set `id_buf` since the last dispatch.
     id_dirty: bool,
 
     // --- state that outlives events ---
@@ -473,7 +474,9 @@ impl Parser {
             Spill::Open => self.feed_spill(chunk),
             _ => chunk,
         };
-        self.append_owned(chunk);
+        if !chunk.is_empty() {
+            self.append_owned(chunk);
+        }
     }
 
     /// Appends to the owned buffer, first moving what is left of an adopted
@@ -508,12 +511,15 @@ impl Parser {
         self.shared = self.queued.take();
         self.pos = 0;
         self.scan = 0;
+        if self.data == Data::Acc && !self.skip_lf {
+            self.data_run();
+        }
     }
 
     /// The long data line in `spill` continues in `chunk`: append up to its
     /// line break; return the rest (from the line break on) for the buffer.
     fn feed_spill<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
-        let line_break = find_line_break(chunk);
+        let line_break = memchr::memchr2(b'\n', b'\r', chunk);
         let take = line_break.unwrap_or(chunk.len());
         if self.spill_prefix + self.spill.len() + take > self.config.max_line_len {
             // `next_frame` reports the error, then drops the rest of the line.
@@ -570,7 +576,9 @@ impl Parser {
                     }
                     if cut < chunk.len() {
                         self.append_owned(&chunk[..cut]);
-                        self.queued = Some(chunk.slice(cut..));
+                        let mut rest = chunk;
+                        rest.advance(cut);
+                        self.queued = Some(rest);
                         return;
                     }
                 }
@@ -665,10 +673,15 @@ impl Parser {
     /// ```
     #[must_use = "frames are only produced by calling next_frame until it returns Ok(None)"]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
-        if self.spill_state == Spill::Overflow {
-            self.spill_state = Spill::None;
-            self.discard_line = true;
-            return Err(self.limit_error(ParseErrorKind::LineTooLong));
+        match self.spill_state {
+            // Still inside a long data line: everything fed is in `spill`.
+            Spill::Open => return Ok(None),
+            Spill::Overflow => {
+                self.spill_state = Spill::None;
+                self.discard_line = true;
+                return Err(self.limit_error(ParseErrorKind::LineTooLong));
+            }
+            Spill::None | Spill::Closed => {}
         }
         loop {
             let limit = match self.ends.front() {
@@ -887,11 +900,9 @@ impl Parser {
         self.acc.clear();
         self.data_len = 0;
         self.event_type.clear();
-        if self.id_dirty {
-            self.id_buf.clear();
-            self.id_buf.push_str(&self.last_id);
-            self.id_dirty = false;
-        }
+        // The pending `id:` (if any) is dropped: the buffer is `last_id`
+        // again (see `dispatch`).
+        self.id_dirty = false;
     }
 
     /// Interprets the line `buf[start..end]` (without its line break).
@@ -1013,9 +1024,11 @@ impl Parser {
     /// A blank line: dispatch the event.
     fn dispatch(&mut self) -> Option<Frame> {
         if self.id_dirty {
+            // `id_buf` holds the new ID; afterwards it is stale, which is
+            // fine: it is only read while `id_dirty` (after an `id:` line
+            // rewrote it).
             if self.id_buf != self.last_id {
-                self.last_id.clear();
-                self.last_id.push_str(&self.id_buf);
+                std::mem::swap(&mut self.last_id, &mut self.id_buf);
                 self.last_id_shared = None;
             }
             self.id_dirty = false;
