@@ -404,7 +404,9 @@ enum ChunkState {
 }
 
 impl Dechunk {
-    fn feed(&mut self, mut input: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), String> {
+    /// Feeds bytes; `Ok(true)` once the last chunk (`0\r\n`) was seen: the
+    /// response has ended (the connection itself stays open for keep-alive).
+    fn feed(&mut self, mut input: &[u8], mut out: impl FnMut(&[u8])) -> Result<bool, String> {
         use ChunkState::*;
         while let Some(&b) = input.first() {
             if self.state == Data {
@@ -434,7 +436,7 @@ impl Dechunk {
                 (Size | Ext | SizeLf, b'\n') => Data,
                 (DataCr, b'\r') => DataLf,
                 (DataLf, b'\n') => Size,
-                (Done, _) => return Ok(()),
+                (Done, _) => return Ok(true),
                 (state, b) => {
                     return Err(format!(
                         "bad chunked coding: byte {b:#x} in {}",
@@ -443,7 +445,7 @@ impl Dechunk {
                 }
             };
         }
-        Ok(())
+        Ok(self.state == Done)
     }
 }
 
@@ -510,11 +512,12 @@ async fn client(
         let mut body = buf.split_off(head_end);
         let mut chunk = vec![0u8; 16 * 1024];
         loop {
-            if chunked {
-                dechunk.feed(&body, |data| parser.feed(data))?;
+            let ended = if chunked {
+                dechunk.feed(&body, |data| parser.feed(data))?
             } else {
                 parser.feed(&body);
-            }
+                false
+            };
             body.clear();
             while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
                 if let Frame::Event(ev) = frame {
@@ -533,6 +536,12 @@ async fn client(
                     r.latencies_us
                         .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
                 }
+            }
+            if ended {
+                // The server ended the stream (a slow-consumer disconnect): a browser
+                // would reconnect and resume; this client stops counting.
+                r.ended_by_server = true;
+                return Ok(());
             }
             let n = tokio::select! {
                 n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
