@@ -38,21 +38,26 @@ struct Client {
 
 impl Client {
     async fn open(hub: &Hub, query: &str, user: Option<UserKey>) -> Client {
+        let mut client = Client::connect(hub, query, user).await;
+        // The first frame: `retry:` + `id:`, no event.
+        assert!(client.events().is_empty());
+        assert_eq!(client.parser.last_event_id(), client.session.as_str());
+        client
+    }
+
+    /// `open` without looking at the stream (other tasks may be sending already).
+    async fn connect(hub: &Hub, query: &str, user: Option<UserKey>) -> Client {
         match hub.accept(&parts(query), user).await {
             Accepted::Open(conn) => {
                 let session = *conn.session_id();
                 let (tx, body) = conn.into_parts();
-                let mut client = Client {
+                Client {
                     tx,
                     body,
                     parser: Parser::new(),
                     ended: false,
                     session,
-                };
-                // The first frame: `retry:` + `id:`, no event.
-                assert!(client.events().is_empty());
-                assert_eq!(client.parser.last_event_id(), session.as_str());
-                client
+                }
             }
             Accepted::Closed(_) => panic!("session {query} is closed"),
         }
@@ -395,7 +400,8 @@ fn broadcast_races_with_connects_and_disconnects() {
             let hub = hub.clone();
             tokio::spawn(async move {
                 for i in 0..2_000 {
-                    let c = Client::open(&hub, &format!("?id=c{}", i % 50), None).await;
+                    let mut c = Client::connect(&hub, &format!("?id=c{}", i % 50), None).await;
+                    let _ = c.events();
                     hub.subscribe(&c.session, "t");
                     if i % 3 == 0 {
                         hub.drop_session(&c.session);
@@ -421,4 +427,26 @@ fn broadcast_races_with_connects_and_disconnects() {
     });
     assert_eq!(hub.connection_count(), 0);
     assert_eq!(hub.session_count(), 0);
+}
+
+#[test]
+fn hub_is_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<Hub>();
+    check::<UserKey>();
+}
+
+#[tokio::test]
+async fn the_owner_is_forgotten_after_its_ttl() {
+    let hub = Hub::with_config(
+        SessionConfig::default(),
+        HubConfig::default().owner_ttl(Duration::from_millis(50)),
+    );
+    drop(Client::open(&hub, "?id=tab-1", user("alice")).await);
+    let early = Client::open(&hub, "?id=tab-1", user("bob")).await;
+    assert_ne!(early.session.as_str(), "tab-1");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let late = Client::open(&hub, "?id=tab-1", user("bob")).await;
+    assert_eq!(late.session.as_str(), "tab-1");
+    assert_eq!(hub.stats().user_mismatches, 1);
 }
