@@ -963,12 +963,13 @@ impl Hub {
             }
             ok
         });
+        // Marked first: from here on a reconnect gets `204`, so no new
+        // connection joins the session while its connections are ended.
+        self.inner.sessions.mark_closed(session).await;
         let conns = self.take_session(session);
-        if conns.is_empty() {
-            self.inner.sessions.mark_closed(session).await;
-        }
-        // Each `close` marks the ID closed before ending its stream, so no
-        // reconnect can slip in between. No lock is held here.
+        // `close`/`close_with` end each stream after its queued frames (the last
+        // event is not subject to the queue bounds). They mark the ID again,
+        // which a store treats as a no-op. No lock is held here.
         for conn in &conns {
             match &last {
                 // Cannot fail with `HasId` (filtered above); `Closed` means
