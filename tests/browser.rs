@@ -18,7 +18,8 @@
 //! 6. closing the session ends with `readyState == CLOSED`, one `204`, and no
 //!    further requests to `/events` for that session; the other tab stays open.
 //!
-//! Without `/usr/bin/chromium` the test does not run: it says so loudly on
+//! Chromium is `/usr/bin/chromium` (Debian's package `chromium`), or the
+//! path in `SSE_SESSION_CHROMIUM`. Without it the test does not run: it says so loudly on
 //! stderr, and fails when `CI=true`.
 //!
 //! The screenshot goes to `$CARGO_TARGET_TMPDIR/demo.png`; with
@@ -26,7 +27,7 @@
 //! how the README's `docs/demo.png` was made).
 
 use std::future::Future;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -53,22 +54,29 @@ const KEY: &str = "sse-session-demo-id";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_in_chromium() {
-    if !Path::new(CHROMIUM).exists() {
+    let chromium = std::env::var("SSE_SESSION_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
+    if !Path::new(&chromium).exists() {
         let msg = format!(
-            "{CHROMIUM} not found: the real-browser test of the demo did NOT run \
+            "{chromium} not found: the real-browser test of the demo did NOT run \
              (install it with `apt-get install chromium`)"
         );
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{msg}; CI=true, so this is a failure");
         }
-        eprintln!("\n!!!!!!!!!!\n!!! WARNING: {msg}\n!!!!!!!!!!\n");
+        // Straight to the process's stderr: the test harness captures
+        // `eprintln!` of passing tests.
+        let banner = "!".repeat(78);
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{banner}\n!!! WARNING: {msg}\n{banner}\n"
+        );
         return;
     }
 
     let demo = Demo::start();
     let profile = TempDir::new("sse-session-chromium");
     let config = BrowserConfig::builder()
-        .chrome_executable(CHROMIUM)
+        .chrome_executable(&chromium)
         .no_sandbox() // we run as root
         .user_data_dir(&profile.0)
         .window_size(1200, 720)
@@ -91,7 +99,7 @@ async fn demo_in_chromium() {
         .expect("browser config");
     let (mut browser, mut handler) = Browser::launch(config)
         .await
-        .unwrap_or_else(|e| panic!("launching {CHROMIUM}: {e}"));
+        .unwrap_or_else(|e| panic!("launching {chromium}: {e}"));
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
 
     let run = timeout(
