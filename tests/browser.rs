@@ -16,7 +16,8 @@
 //! 5. two tabs both get a broadcast, from the test and from the page's own
 //!    button (a screenshot is taken here);
 //! 6. closing the session ends with `readyState == CLOSED`, one `204`, and no
-//!    further requests to `/events` for that session; the other tab stays open.
+//!    further requests to `/events` for that session; the other tab stays
+//!    open; the page's "New session" button then starts a fresh one.
 //!
 //! Chromium is `/usr/bin/chromium` (Debian's package `chromium`), or the
 //! path in `SSE_SESSION_CHROMIUM`. Without it the test does not run: it says so loudly on
@@ -298,6 +299,18 @@ async fn checks(browser: &Browser, demo: &Demo) {
         "tab B still receives",
     )
     .await;
+
+    // The page's "New session" button: forget the closed ID, start afresh.
+    assert!(js::<bool>(&a, "document.getElementById('fresh').click(); true").await);
+    wait_for(
+        &a,
+        "demo.state === 'open' && demo.tabId !== null",
+        "tab A opens a new session",
+    )
+    .await;
+    let fresh: String = js(&a, "demo.tabId").await;
+    assert!(fresh != id && fresh != id_b, "a fresh session: {fresh}");
+    assert_eq!(demo.lines(&format!("events {fresh} Fresh -> open")), 1);
 }
 
 /// One received event, as the page records it.
