@@ -21,7 +21,9 @@
 //! axum: `axum::serve` with its defaults], `--backlog N` [4096], `--nodelay on|off` [on],
 //! `--max-buf-size N` [hyper's default], `--writev on|off|auto` [auto],
 //! `--queue-frames N` (hub queue bound), `--server-threads N` [2],
-//! `--client-threads N` [2], `--connect-concurrency N` handshakes in flight [256].
+//! `--client-threads N` [2], `--connect-concurrency N` handshakes in flight [256],
+//! `--http2` (h2c with prior knowledge; then `--streams-per-conn K` [1] streams share
+//! each TCP connection, and `--h2-max-send-buf N` sets hyper's per-stream send buffer).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -41,7 +43,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::Router;
 use futures_util::StreamExt as _;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use sse_session::event::Event;
 use sse_session::live::{Hub, SessionConfig};
 use sse_session::parse::{Frame, Parser};
@@ -79,6 +81,9 @@ struct Opts {
     server_threads: usize,
     client_threads: usize,
     connect_concurrency: usize,
+    http2: bool,
+    streams_per_conn: usize,
+    h2_max_send_buf: Option<usize>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -97,6 +102,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         server_threads: 2,
         client_threads: 2,
         connect_concurrency: 256,
+        http2: false,
+        streams_per_conn: 1,
+        h2_max_send_buf: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -130,6 +138,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--queue-frames" => o.queue_frames = Some(num(value()?)?.max(1)),
             "--server-threads" => o.server_threads = num(value()?)?.clamp(1, 64),
             "--client-threads" => o.client_threads = num(value()?)?.clamp(1, 64),
+            "--http2" => o.http2 = true,
+            "--streams-per-conn" => o.streams_per_conn = num(value()?)?.clamp(1, 1_000),
+            "--h2-max-send-buf" => o.h2_max_send_buf = Some(num(value()?)?.max(1024)),
             "--connect-concurrency" => o.connect_concurrency = num(value()?)?.clamp(1, 100_000),
             other => return Err(format!("unknown flag {other:?}")),
         }
@@ -168,6 +179,12 @@ fn server_args(o: &Opts) -> Vec<String> {
     }
     if let Some(n) = o.queue_frames {
         a.extend(["--queue-frames".into(), n.to_string()]);
+    }
+    if o.http2 {
+        a.push("--http2".into());
+    }
+    if let Some(n) = o.h2_max_send_buf {
+        a.extend(["--h2-max-send-buf".into(), n.to_string()]);
     }
     a
 }
@@ -293,6 +310,20 @@ fn run_server(o: Opts) {
                 };
                 let _ = tcp.set_nodelay(o.nodelay);
                 let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+                if o.http2 {
+                    // HTTP/1.1 and h2c (prior knowledge) on one port: the load
+                    // client speaks h2, the control requests HTTP/1.1.
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder.http2().max_concurrent_streams(1_000);
+                    if let Some(n) = o.h2_max_send_buf {
+                        builder.http2().max_send_buf_size(n);
+                    }
+                    tokio::spawn(async move {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                    });
+                    continue;
+                }
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 if let Some(n) = o.max_buf_size {
                     builder.max_buf_size(n);
@@ -452,6 +483,8 @@ impl Dechunk {
 #[derive(Default)]
 struct ClientResult {
     connected: bool,
+    /// Streams this result covers that got a `200` (1 on HTTP/1.1).
+    streams: usize,
     events: u64,
     out_of_order: u64,
     latencies_us: Vec<u32>,
@@ -506,6 +539,7 @@ async fn client(
         connected.fetch_add(1, Ordering::Relaxed);
         drop(permit);
         r.connected = true;
+        r.streams = 1;
         let mut dechunk = Dechunk::default();
         let mut parser = Parser::new();
         let mut next_seq = 0u64;
@@ -521,20 +555,7 @@ async fn client(
             body.clear();
             while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
                 if let Frame::Event(ev) = frame {
-                    let now = now_micros();
-                    let mut fields = ev.data().split(' ');
-                    let seq: u64 = fields
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(u64::MAX);
-                    let sent: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(now);
-                    if seq != next_seq {
-                        r.out_of_order += 1;
-                    }
-                    next_seq = seq.wrapping_add(1);
-                    r.events += 1;
-                    r.latencies_us
-                        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                    record(&mut r, ev.data(), &mut next_seq);
                 }
             }
             if ended {
@@ -558,6 +579,130 @@ async fn client(
         r.error = Some(e);
     }
     r
+}
+
+/// `streams` SSE streams over one HTTP/2 connection (h2c, prior knowledge), read
+/// with hyper's client; one result for all of them.
+async fn client_h2(
+    addr: SocketAddr,
+    connected: Arc<AtomicUsize>,
+    stop: watch::Receiver<bool>,
+    expect: usize,
+    permit: OwnedSemaphorePermit,
+    streams: usize,
+) -> ClientResult {
+    use http_body_util::BodyExt as _;
+    let mut total = ClientResult::default();
+    let setup = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .map_err(|e| format!("h2 handshake: {e}"))?;
+        tokio::spawn(conn);
+        Ok::<_, String>(sender)
+    };
+    let sender = match setup.await {
+        Ok(s) => s,
+        Err(e) => {
+            total.error = Some(e);
+            return total;
+        }
+    };
+    let mut tasks = Vec::with_capacity(streams);
+    for _ in 0..streams {
+        let mut sender = sender.clone();
+        let connected = connected.clone();
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = ClientResult {
+                latencies_us: Vec::with_capacity(expect),
+                ..ClientResult::default()
+            };
+            let req = http::Request::get(format!("http://{addr}/events"))
+                .header("accept", "text/event-stream")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("request");
+            let res = match sender.send_request(req).await {
+                Ok(res) if res.status() == 200 => res,
+                Ok(res) => {
+                    r.error = Some(format!("status {}", res.status()));
+                    return r;
+                }
+                Err(e) => {
+                    r.error = Some(format!("request: {e}"));
+                    return r;
+                }
+            };
+            connected.fetch_add(1, Ordering::Relaxed);
+            r.connected = true;
+            r.streams = 1;
+            let mut body = res.into_body();
+            let mut parser = Parser::new();
+            let mut next_seq = 0u64;
+            loop {
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    _ = stop.changed() => return r,
+                };
+                match frame {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            parser.feed(&data);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        r.error = Some(format!("body: {e}"));
+                        return r;
+                    }
+                    None => {
+                        r.ended_by_server = true;
+                        return r;
+                    }
+                }
+                while let Ok(Some(frame)) = parser.next_frame() {
+                    if let Frame::Event(ev) = frame {
+                        record(&mut r, ev.data(), &mut next_seq);
+                    }
+                }
+            }
+        }));
+    }
+    drop(permit);
+    for t in tasks {
+        if let Ok(r) = t.await {
+            total.connected |= r.connected;
+            total.streams += r.streams;
+            total.events += r.events;
+            total.out_of_order += r.out_of_order;
+            total.latencies_us.extend(r.latencies_us);
+            total.ended_by_server |= r.ended_by_server;
+            if total.error.is_none() {
+                total.error = r.error;
+            }
+        }
+    }
+    total
+}
+
+fn record(r: &mut ClientResult, data: &str, next_seq: &mut u64) {
+    let now = now_micros();
+    let mut fields = data.split(' ');
+    let seq: u64 = fields
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX);
+    let sent: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(now);
+    if seq != *next_seq {
+        r.out_of_order += 1;
+    }
+    *next_seq = seq.wrapping_add(1);
+    r.events += 1;
+    r.latencies_us
+        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
 }
 
 fn fetch(addr: SocketAddr, method: &str, path: &str) -> Result<String, String> {
@@ -632,10 +777,18 @@ fn run_driver(o: Opts) {
         let t0 = Instant::now();
         let gate = Arc::new(Semaphore::new(o.connect_concurrency));
         let mut tasks = Vec::with_capacity(o.connections);
-        for _ in 0..o.connections {
+        let mut left = o.connections;
+        while left > 0 {
             let permit = gate.clone().acquire_owned().await.expect("semaphore");
-            let fut = client(addr, connected.clone(), stop_rx.clone(), expect, permit);
-            tasks.push(tokio::spawn(fut));
+            let (c, s) = (connected.clone(), stop_rx.clone());
+            if o.http2 {
+                let streams = left.min(o.streams_per_conn);
+                left -= streams;
+                tasks.push(tokio::spawn(client_h2(addr, c, s, expect, permit, streams)));
+            } else {
+                left -= 1;
+                tasks.push(tokio::spawn(client(addr, c, s, expect, permit)));
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while connected.load(Ordering::Relaxed) < o.connections && Instant::now() < deadline {
@@ -679,7 +832,8 @@ fn run_driver(o: Opts) {
     let _ = child.wait();
 
     let (connect_time, idle, run, after, results, client_cpu) = report;
-    let held = results.iter().filter(|r| r.connected).count();
+    let held: usize = results.iter().map(|r| r.streams).sum();
+    let tcp_conns = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
     let ended = results.iter().filter(|r| r.ended_by_server).count();
     let delivered: u64 = results.iter().map(|r| r.events).sum();
@@ -698,7 +852,7 @@ fn run_driver(o: Opts) {
     let elapsed_ms = field(&run, "elapsed_ms").max(1);
 
     println!(
-        "mode={} serve={:?} nodelay={} max_buf_size={:?} writev={:?} backlog={}",
+        "mode={} serve={:?} nodelay={} max_buf_size={:?} writev={:?} backlog={} http2={} streams_per_conn={} h2_max_send_buf={:?}",
         if o.mode == Mode::Hub {
             "hub"
         } else {
@@ -708,11 +862,15 @@ fn run_driver(o: Opts) {
         o.nodelay,
         o.max_buf_size,
         o.writev,
-        o.backlog
+        o.backlog,
+        o.http2,
+        o.streams_per_conn,
+        o.h2_max_send_buf
     );
     println!(
-        "connections held {held}/{} (connected in {:.1} s), client errors {}{}",
+        "connections held {held}/{} over {tcp_conns} TCP connections ({}) (connected in {:.1} s), client errors {}{}",
         o.connections,
+        if o.http2 { "HTTP/2" } else { "HTTP/1.1" },
         connect_time.as_secs_f64(),
         errors.len(),
         errors
