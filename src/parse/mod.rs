@@ -395,7 +395,10 @@ impl fmt::Debug for Parser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Parser")
             .field("config", &self.config)
-            .field("unparsed", &(buf!(self).len() - self.pos))
+            .field(
+                "unparsed",
+                &(buf!(self).len() - self.pos + self.queued.as_ref().map_or(0, Bytes::len)),
+            )
             .field("last_event_id", &self.last_id)
             .field("reconnection_time", &self.retry)
             .finish_non_exhaustive()
