@@ -249,6 +249,9 @@ enum Data {
     /// decoded or copied (the common case: copied once, at dispatch, straight
     /// into the event's own allocation).
     Line { start: usize, end: usize },
+    /// Exactly one line, decoded into `Parser::carry` (its bytes were in a
+    /// buffer that `feed_bytes` moved on from).
+    Carried,
     /// Two or more lines, decoded into `Parser::acc`, joined with `\n`.
     Acc,
     /// One long line, received into `Parser::spill` (raw bytes).
@@ -365,8 +368,10 @@ pub struct Parser {
 
     // --- the event being built ---
     data: Data,
-    /// Decoded data when `data == Data::Acc`; capacity reused across events.
+    /// Decoded data when `data == Data::Acc`; handed to the event.
     acc: String,
+    /// Decoded data when `data == Data::Carried`; capacity reused.
+    carry: String,
     /// Received size of the data so far (for `max_event_len`).
     data_len: usize,
     /// Event type buffer (empty = "message").
@@ -445,6 +450,7 @@ impl Parser {
             capacity_hint: 0,
             data: Data::None,
             acc: String::new(),
+            carry: String::new(),
             data_len: 0,
             event_type: String::new(),
             id_buf: String::new(),
@@ -506,9 +512,9 @@ impl Parser {
     fn switch_to_queued(&mut self) {
         if let Data::Line { start, end } = self.data {
             // The pending data line lives in the buffer being dropped.
-            self.start_acc();
-            push_decoded(&mut self.acc, &buf!(self)[start..end]);
-            self.data = Data::Acc;
+            self.carry.clear();
+            push_decoded(&mut self.carry, &buf!(self)[start..end]);
+            self.data = Data::Carried;
         }
         self.owned.clear();
         self.shared = self.queued.take();
@@ -833,6 +839,14 @@ impl Parser {
                 self.spill.clear();
                 self.data = Data::Acc;
             }
+            Data::Carried => {
+                self.start_acc();
+                self.acc.push_str(&self.carry);
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &self.spill);
+                self.spill.clear();
+                self.data = Data::Acc;
+            }
             // `maybe_spill` does not start a second spill in one event.
             Data::Acc | Data::Spilled => {
                 self.acc.push('\n');
@@ -899,6 +913,7 @@ impl Parser {
             self.spill_state = Spill::None;
         }
         self.spill.clear();
+        self.carry.clear();
         self.data = Data::None;
         self.acc.clear();
         self.data_len = 0;
@@ -983,6 +998,13 @@ impl Parser {
                 push_decoded(&mut self.acc, &buf!(self)[start..end]);
                 self.data = Data::Acc;
             }
+            Data::Carried => {
+                self.start_acc();
+                self.acc.push_str(&self.carry);
+                self.acc.push('\n');
+                push_decoded(&mut self.acc, &buf!(self)[start..end]);
+                self.data = Data::Acc;
+            }
             Data::Acc => {
                 self.acc.push('\n');
                 push_decoded(&mut self.acc, &buf!(self)[start..end]);
@@ -1044,30 +1066,27 @@ impl Parser {
                 self.event_type.clear();
                 return None;
             }
-            Data::Line { start, end } => {
-                let value = &buf!(self)[start..end];
-                match std::str::from_utf8(value) {
-                    Ok(s) => {
-                        if inline_id {
-                            let ty = match self.event_type.as_str() {
-                                "message" => "",
-                                ty => ty,
-                            };
-                            if let Some(event) = MessageEvent::inline(s, ty, &self.last_id) {
-                                self.data = Data::None;
-                                self.data_len = 0;
-                                self.event_type.clear();
-                                return Some(Frame::Event(event));
-                            }
-                        }
-                        text = String::with_capacity(s.len() + extra);
-                        text.push_str(s);
-                    }
-                    Err(_) => {
-                        text = String::from_utf8_lossy(value).into_owned();
-                        text.reserve_exact(extra);
+            Data::Line { .. } | Data::Carried => {
+                let decoded = match self.data {
+                    Data::Line { start, end } => decode_cow(&buf!(self)[start..end]),
+                    _ => std::borrow::Cow::Borrowed(self.carry.as_str()),
+                };
+                if inline_id {
+                    let ty = match self.event_type.as_str() {
+                        "message" => "",
+                        ty => ty,
+                    };
+                    if let Some(event) = MessageEvent::inline(&decoded, ty, &self.last_id) {
+                        self.data = Data::None;
+                        self.data_len = 0;
+                        self.event_type.clear();
+                        self.carry.clear();
+                        return Some(Frame::Event(event));
                     }
                 }
+                text = String::with_capacity(decoded.len() + extra);
+                text.push_str(&decoded);
+                self.carry.clear();
             }
             Data::Acc => {
                 // The buffer becomes the event's text (no copy); the next
@@ -1192,8 +1211,17 @@ fn push_decoded(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// `String::from_utf8_lossy`, with `std::str::from_utf8`'s faster check
+/// for the (usual) valid case.
+fn decode_cow(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 fn decode(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    decode_cow(bytes).into_owned()
 }
 
 /// `Some(n)` if `value` is one or more ASCII digits and fits in a `u64`.
