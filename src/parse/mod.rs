@@ -1356,6 +1356,17 @@ mod tests {
     }
 
     #[test]
+    fn types_are_send_sync_and_errors_are_static() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Parser>();
+        send_sync::<Frame>();
+        send_sync::<MessageEvent>();
+        send_sync::<ParseError>();
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        error::<ParseError>();
+    }
+
+    #[test]
     fn retry_overflow_ignored() {
         assert_eq!(parse_retry(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_retry(b"18446744073709551616"), None);
