@@ -24,6 +24,21 @@
 //! The result is the same for every way the input is split into chunks.
 //! The only errors are the memory limits of [`ParserConfig`].
 //!
+//! Choices where the spec leaves room:
+//!
+//! - The end of the stream discards an unterminated last line too, even a
+//!   comment or a `retry:` ("any pending data must be discarded"; browsers
+//!   only act on complete lines). A line ended by a lone `\r` is complete.
+//! - A `retry:` value too big for a `u64` of milliseconds is ignored.
+//! - Comments, which browsers drop, are reported as [`Frame::Comment`] with
+//!   one leading space removed, like a field value.
+//! - A valid `retry:` is reported as [`Frame::Retry`] when its line is read
+//!   (when a browser applies it), not with the next event.
+//! - After a limit error the parser skips to the end of the event and goes on
+//!   (see [`ParseError`]).
+//! - Feeding after [`Parser::finish`] parses a new stream that keeps the last
+//!   event ID, as browsers do when they reconnect.
+//!
 //! [parsing]: https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream
 //! [interpreting]: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 
