@@ -50,6 +50,8 @@ use sse_session::Event;
 const USAGE: &str = "usage: sse decode [--chunk N] [--max-line-len N] [--max-event-len N]
        sse encode";
 
+const MAX_CHUNK: usize = 64 << 20;
+
 /// Why the tool stops with a non-zero status (already reported on stderr).
 struct Failed;
 
@@ -90,6 +92,10 @@ fn decode_options(args: &[String]) -> Result<(Option<usize>, ParserConfig), Stri
             .filter(|&n| n > 0)
             .ok_or_else(|| format!("{flag} needs a positive number, got {value:?}"))?;
         match flag.as_str() {
+            // The chunk is one buffer: keep an absurd value from aborting on allocation.
+            "--chunk" if n > MAX_CHUNK => {
+                return Err(format!("--chunk is at most {MAX_CHUNK} bytes"));
+            }
             "--chunk" => chunk = Some(n),
             "--max-line-len" => config = config.max_line_len(n),
             "--max-event-len" => config = config.max_event_len(n),

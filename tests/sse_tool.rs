@@ -270,6 +270,7 @@ fn usage_errors_exit_2() {
         &["nope"][..],
         &["decode", "--chunk"][..],
         &["decode", "--chunk", "0"][..],
+        &["decode", "--chunk", "99999999999"][..],
         &["decode", "--bogus", "1"][..],
         &["encode", "extra"][..],
     ] {
