@@ -536,3 +536,96 @@ fn encode_into_an_empty_buffer_allocates_once_for_single_line_data() {
         assert_eq!(n, 1, "{e:?}");
     }
 }
+
+// ------------------------------------------------------------ properties
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text rich in line breaks, spaces and colons (and some non-ASCII).
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just('\n'),
+                Just('\r'),
+                Just(' '),
+                Just(':'),
+                Just('é'),
+                Just('\u{2028}'),
+                proptest::char::range('a', 'e'),
+            ],
+            0..40,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// `text` with CRLF, CR and LF each turned into one LF.
+    fn normalise(text: &str) -> String {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    }
+
+    prop_compose! {
+        fn event()(
+            data in proptest::option::of(text()),
+            name in proptest::option::of("[a-z :]{0,8}"),
+            id in proptest::option::of("[a-z0-9 ]{0,8}"),
+            retry in proptest::option::of(any::<u64>()),
+            comments in proptest::collection::vec(text(), 0..3),
+        ) -> Event {
+            let mut e = Event::default();
+            if let Some(d) = data {
+                e = e.with_data(d);
+            }
+            if let Some(n) = name {
+                e = e.with_name(EventName::try_from(n).expect("no CR/LF"));
+            }
+            if let Some(i) = id {
+                e = e.with_id(EventId::try_from(i).expect("no CR/LF/NUL"));
+            }
+            if let Some(ms) = retry {
+                e = e.with_retry(RetryDelay::from_millis(ms));
+            }
+            for c in comments {
+                e = e.with_comment(c);
+            }
+            e
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn frames_are_well_formed(e in event()) {
+            let frame = wire(&e);
+            prop_assert!(!frame.contains('\r'), "no CR on the wire: {frame:?}");
+            // One blank line, at the end, and nowhere else.
+            let body = frame.strip_suffix('\n').expect("ends with a blank line");
+            prop_assert!(body.is_empty() || body.ends_with('\n'));
+            let lines: Vec<&str> = body.lines().collect();
+            let mut comments = Vec::new();
+            let mut data = Vec::new();
+            for line in &lines {
+                if let Some(c) = line.strip_prefix(": ") {
+                    prop_assert!(!c.is_empty(), "an empty comment line is `:`");
+                    comments.push(c);
+                } else if *line == ":" {
+                    comments.push("");
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push(d);
+                } else {
+                    prop_assert!(
+                        ["event: ", "id: ", "retry: "].iter().any(|p| line.starts_with(p)),
+                        "unexpected line {line:?}"
+                    );
+                }
+            }
+            // Data and comments come back line by line, line breaks normalised.
+            match e.data() {
+                Some(d) => prop_assert_eq!(data.join("\n"), normalise(d)),
+                None => prop_assert!(data.is_empty()),
+            }
+            let expected: Vec<String> = e.comments().iter().map(|c| normalise(c)).collect();
+            prop_assert_eq!(comments.join("\n"), expected.join("\n"));
+        }
+    }
+}
