@@ -450,3 +450,62 @@ async fn the_owner_is_forgotten_after_its_ttl() {
     assert_eq!(late.session.as_str(), "tab-1");
     assert_eq!(hub.stats().user_mismatches, 1);
 }
+
+/// Over a real socket: hyper drops the body when the client goes away, and the
+/// connection leaves the hub by itself.
+#[tokio::test]
+async fn a_real_client_disconnect_deregisters_within_a_second() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let hub = Hub::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_hub = hub.clone();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let hub = server_hub.clone();
+            async move {
+                let (parts, _) = req.into_parts();
+                Ok::<_, std::convert::Infallible>(
+                    hub.accept(&parts, user("u")).await.into_response(),
+                )
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+            .await;
+    });
+
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"GET /events?id=tab-net HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !seen.windows(12).any(|w| w == b"id: tab-net\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+            .await
+            .expect("first frame in time")
+            .unwrap();
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(hub.connection_count(), 1);
+    assert_eq!(hub.send_to_user(&UserKey::from("u"), &Event::new("x")), 1);
+
+    drop(tcp);
+    let gone = async {
+        while hub.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(1), gone)
+        .await
+        .expect("deregistered within 1 s of the client closing");
+    assert_eq!(hub.session_count(), 0);
+    assert_eq!(hub.send_to_user(&UserKey::from("u"), &Event::new("x")), 0);
+    server.await.unwrap();
+}
