@@ -74,12 +74,13 @@ pub fn count_allocs<R>(f: impl FnOnce() -> R) -> (u64, R) {
     (n, r)
 }
 
-/// Prints allocations per event for one bench and saves them where `report.py` finds
-/// them: `<target>/bench-allocs/<group>/<id>.txt` (the id's `/` become `__`).
+/// Prints allocations per event for one bench and saves them next to criterion's
+/// results, where `report.py` finds them:
+/// `<criterion dir>/bench-allocs/<group>/<id>.txt` (the id's `/` become `__`).
 pub fn record_allocs(group: &str, id: &str, allocs: u64, events: usize) {
     let per = allocs as f64 / events as f64;
     println!("allocs {group}/{id}: {allocs} for {events} events = {per:.3} per event");
-    let dir = target_dir().join("bench-allocs").join(group);
+    let dir = criterion_dir().join("bench-allocs").join(group);
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
         dir.join(format!("{}.txt", id.replace('/', "__"))),
@@ -87,10 +88,15 @@ pub fn record_allocs(group: &str, id: &str, allocs: u64, events: usize) {
     );
 }
 
-fn target_dir() -> PathBuf {
+/// Where criterion writes: `$CRITERION_HOME`, else `<target dir>/criterion`.
+fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("criterion")
 }
 
 // ---------------------------------------------------------------- workloads
