@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::request::Parts;
+use http::Request;
 
 use super::{Accepted, Connection, ConnectionId, SendErrorKind, Sender, SessionConfig, Sessions};
 use crate::event::Event;
@@ -495,6 +496,30 @@ impl Hub {
     /// ```
     pub async fn accept(&self, parts: &Parts, user: Option<UserKey>) -> Accepted {
         let accepted = self.inner.sessions.accept(parts).await;
+        self.admit(accepted, user)
+    }
+
+    /// [`accept`](Self::accept) for a whole request (only its method, URI and
+    /// headers are read).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use sse_session::live::{Accepted, Hub};
+    ///
+    /// let hub = Hub::default();
+    /// let req = http::Request::get("/events?id=tab-2").body(()).unwrap();
+    /// let Accepted::Open(conn) = hub.accept_request(&req, None).await else { unreachable!() };
+    /// assert_eq!(conn.session_id().as_str(), "tab-2");
+    /// assert_eq!(hub.connection_count(), 1);
+    /// # }
+    /// ```
+    pub async fn accept_request<B>(&self, req: &Request<B>, user: Option<UserKey>) -> Accepted {
+        let accepted = self.inner.sessions.accept_request(req).await;
+        self.admit(accepted, user)
+    }
+
+    /// The user-key check and the registration of an accepted connection.
+    fn admit(&self, accepted: Accepted, user: Option<UserKey>) -> Accepted {
         let Accepted::Open(mut conn) = accepted else {
             return accepted;
         };
