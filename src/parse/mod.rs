@@ -264,13 +264,12 @@ enum Data {
     /// decoded or copied (the common case: copied once, at dispatch, straight
     /// into the event's own allocation).
     Line { start: usize, end: usize },
-    /// Exactly one line, decoded into `Parser::carry` (its bytes were in a
-    /// buffer that `feed_bytes` moved on from).
-    Carried,
-    /// Two or more lines, decoded into `Parser::acc`, joined with `\n`.
+    /// In `Parser::acc` as raw bytes, lines joined with `\n`: two or more
+    /// lines, a line whose buffer `feed_bytes` moved on from, or a long
+    /// line received through `Parser::spill`. Decoded once, at dispatch
+    /// (LF is ASCII and never inside a multi-byte sequence, so decoding the
+    /// joined bytes equals joining the decoded lines).
     Acc,
-    /// One long line, received into `Parser::spill` (raw bytes).
-    Spilled,
 }
 
 /// A long `data` line skips the line buffer: once its unterminated part is
@@ -383,14 +382,16 @@ pub struct Parser {
 
     // --- the event being built ---
     data: Data,
-    /// Decoded data when `data == Data::Acc`; handed to the event.
-    acc: String,
-    /// Decoded data when `data == Data::Carried`; capacity reused.
-    carry: String,
+    /// Raw data when `data == Data::Acc`; becomes the event's text.
+    acc: Vec<u8>,
     /// Received size of the data so far (for `max_event_len`).
     data_len: usize,
-    /// Event type buffer (empty = "message").
+    /// The latest decoded `event:` value, kept across events so that a
+    /// repeated type is compared, not decoded again. It is the current
+    /// event's type only while `type_set` (else the type is "message").
     event_type: String,
+    /// An `event:` line set `event_type` since the last dispatch.
+    type_set: bool,
     /// The last event ID buffer while `id_dirty`; when not, the buffer is
     /// `last_id` and this holds nothing meaningful.
     id_buf: String,
@@ -464,10 +465,10 @@ impl Parser {
             spill_prefix: 0,
             capacity_hint: 0,
             data: Data::None,
-            acc: String::new(),
-            carry: String::new(),
+            acc: Vec::new(),
             data_len: 0,
             event_type: String::new(),
+            type_set: false,
             id_buf: String::new(),
             id_dirty: false,
             last_id: String::new(),
@@ -527,9 +528,9 @@ impl Parser {
     fn switch_to_queued(&mut self) {
         if let Data::Line { start, end } = self.data {
             // The pending data line lives in the buffer being dropped.
-            self.carry.clear();
-            push_decoded(&mut self.carry, &buf!(self)[start..end]);
-            self.data = Data::Carried;
+            self.start_acc();
+            self.acc.extend_from_slice(&buf!(self)[start..end]);
+            self.data = Data::Acc;
         }
         self.owned.clear();
         self.shared = self.queued.take();
@@ -808,11 +809,7 @@ impl Parser {
     /// value to `spill`, and let `feed` append the rest there.
     fn maybe_spill(&mut self) {
         let partial = &buf!(self)[self.pos..];
-        if partial.len() < SPILL_MIN
-            || self.data == Data::Spilled
-            || self.discard_line
-            || self.skip_event
-        {
+        if partial.len() < SPILL_MIN || self.discard_line || self.skip_event {
             return;
         }
         let Some(offset) = value_offset(partial, b"data") else {
@@ -845,30 +842,24 @@ impl Parser {
         }
         self.data_len = len;
         match self.data {
-            Data::None => self.data = Data::Spilled,
+            Data::None => {
+                // The spilled value becomes the data as it is (no copy).
+                std::mem::swap(&mut self.acc, &mut self.spill);
+                self.data = Data::Acc;
+            }
             Data::Line { start, end } => {
                 self.start_acc();
-                push_decoded(&mut self.acc, &buf!(self)[start..end]);
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.spill);
-                self.spill.clear();
+                self.acc.extend_from_slice(&buf!(self)[start..end]);
+                self.acc.push(b'\n');
+                self.acc.extend_from_slice(&self.spill);
                 self.data = Data::Acc;
             }
-            Data::Carried => {
-                self.start_acc();
-                self.acc.push_str(&self.carry);
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.spill);
-                self.spill.clear();
-                self.data = Data::Acc;
-            }
-            // `maybe_spill` does not start a second spill in one event.
-            Data::Acc | Data::Spilled => {
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &self.spill);
-                self.spill.clear();
+            Data::Acc => {
+                self.acc.push(b'\n');
+                self.acc.extend_from_slice(&self.spill);
             }
         }
+        self.spill.clear();
         Ok(None)
     }
 
@@ -928,11 +919,10 @@ impl Parser {
             self.spill_state = Spill::None;
         }
         self.spill.clear();
-        self.carry.clear();
         self.data = Data::None;
         self.acc.clear();
         self.data_len = 0;
-        self.event_type.clear();
+        self.type_set = false;
         // The pending `id:` (if any) is dropped: the buffer is `last_id`
         // again (see `dispatch`).
         self.id_dirty = false;
@@ -965,16 +955,26 @@ impl Parser {
         match field {
             Field::Data => self.data_line(value_start, end),
             Field::Event => {
-                self.event_type.clear();
-                push_decoded(&mut self.event_type, &buf!(self)[value_start..end]);
+                let value = &buf!(self)[value_start..end];
+                // Streams repeat their types: compare before decoding.
+                if self.event_type.as_bytes() != value {
+                    self.event_type.clear();
+                    push_decoded(&mut self.event_type, value);
+                }
+                self.type_set = true;
                 Ok(None)
             }
             Field::Id => {
                 let value = &buf!(self)[value_start..end];
-                if !value.contains(&0) {
-                    self.id_buf.clear();
-                    push_decoded(&mut self.id_buf, value);
-                    self.id_dirty = true;
+                if memchr::memchr(0, value).is_none() {
+                    if self.last_id.as_bytes() == value {
+                        // The buffer is `last_id` again.
+                        self.id_dirty = false;
+                    } else {
+                        self.id_buf.clear();
+                        push_decoded(&mut self.id_buf, value);
+                        self.id_dirty = true;
+                    }
                 }
                 Ok(None)
             }
@@ -1000,33 +1000,18 @@ impl Parser {
                 end: first_end,
             } => {
                 self.start_acc();
-                push_decoded(&mut self.acc, &buf!(self)[first_start..first_end]);
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &buf!(self)[start..end]);
+                self.acc
+                    .extend_from_slice(&buf!(self)[first_start..first_end]);
+                self.acc.push(b'\n');
+                self.acc.extend_from_slice(&buf!(self)[start..end]);
                 self.data = Data::Acc;
-            }
-            Data::Spilled => {
-                self.start_acc();
-                push_decoded(&mut self.acc, &self.spill);
-                self.spill.clear();
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &buf!(self)[start..end]);
-                self.data = Data::Acc;
-            }
-            Data::Carried => {
-                self.start_acc();
-                self.acc.push_str(&self.carry);
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &buf!(self)[start..end]);
-                self.data = Data::Acc;
+                self.data_run();
             }
             Data::Acc => {
-                self.acc.push('\n');
-                push_decoded(&mut self.acc, &buf!(self)[start..end]);
+                self.acc.push(b'\n');
+                self.acc.extend_from_slice(&buf!(self)[start..end]);
+                self.data_run();
             }
-        }
-        if self.data == Data::Acc {
-            self.data_run();
         }
         Ok(None)
     }
@@ -1051,8 +1036,8 @@ impl Parser {
             if buf[eol] != b'\n' || eol - pos > max_line || len > max_event {
                 break;
             }
-            self.acc.push('\n');
-            push_decoded(&mut self.acc, &buf[value_start..eol]);
+            self.acc.push(b'\n');
+            self.acc.extend_from_slice(&buf[value_start..eol]);
             data_len = len;
             pos = eol + 1;
         }
@@ -1074,59 +1059,53 @@ impl Parser {
             self.id_dirty = false;
         }
         let inline_id = self.last_id.len() <= INLINE_ID_MAX;
-        let extra = self.event_type.len() + if inline_id { self.last_id.len() } else { 0 };
+        let type_set = std::mem::replace(&mut self.type_set, false);
+        let ty = match self.event_type.as_str() {
+            t if !type_set || t == "message" => "",
+            t => t,
+        };
+        let extra = ty.len() + if inline_id { self.last_id.len() } else { 0 };
         let mut text;
         match self.data {
-            Data::None => {
-                self.event_type.clear();
-                return None;
-            }
-            Data::Line { .. } | Data::Carried => {
-                let decoded = match self.data {
-                    Data::Line { start, end } => decode_cow(&buf!(self)[start..end]),
-                    _ => std::borrow::Cow::Borrowed(self.carry.as_str()),
-                };
+            Data::None => return None,
+            Data::Line { start, end } => {
+                let decoded = decode_cow(&buf!(self)[start..end]);
+                self.data = Data::None;
+                self.data_len = 0;
                 if inline_id {
-                    let ty = match self.event_type.as_str() {
-                        "message" => "",
-                        ty => ty,
-                    };
                     if let Some(event) = MessageEvent::inline(&decoded, ty, &self.last_id) {
-                        self.data = Data::None;
-                        self.data_len = 0;
-                        self.event_type.clear();
-                        self.carry.clear();
                         return Some(Frame::Event(event));
                     }
                 }
                 text = String::with_capacity(decoded.len() + extra);
                 text.push_str(&decoded);
-                self.carry.clear();
             }
             Data::Acc => {
-                // The buffer becomes the event's text (no copy); the next
-                // one is allocated when needed, at this capacity.
-                text = std::mem::take(&mut self.acc);
-                self.capacity_hint = text.capacity();
-                text.reserve(extra);
-            }
-            Data::Spilled => {
-                let raw = std::mem::take(&mut self.spill);
-                self.capacity_hint = raw.capacity();
-                text = match String::from_utf8(raw) {
-                    Ok(s) => s,
-                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                };
+                self.data = Data::None;
+                self.data_len = 0;
+                let need = self.acc.len() + extra;
+                if self.acc.capacity() >= need {
+                    // The buffer becomes the event's text (no copy); the
+                    // next one is allocated when needed, at this capacity.
+                    let raw = std::mem::take(&mut self.acc);
+                    self.capacity_hint = raw.capacity();
+                    text = match String::from_utf8(raw) {
+                        Ok(s) => s,
+                        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    };
+                } else {
+                    // Too small to hold type and ID too: copy it into the
+                    // event's one allocation and keep the buffer.
+                    let decoded = decode_cow(&self.acc);
+                    text = String::with_capacity(decoded.len() + extra);
+                    text.push_str(&decoded);
+                    self.acc.clear();
+                }
                 text.reserve(extra);
             }
         }
-        self.data = Data::None;
-        self.data_len = 0;
         let data_end = text.len();
-        if self.event_type != "message" {
-            text.push_str(&self.event_type);
-        }
-        self.event_type.clear();
+        text.push_str(ty);
         let type_end = text.len();
         let shared_id = if inline_id {
             text.push_str(&self.last_id);
