@@ -167,3 +167,8 @@ pub use session::{
     ClosedIds, ClosedIdsConfig, Handshake, HandshakeConfig, IdSource, InvalidSessionId,
     MemoryClosedIds, ResumeToken, SessionId, SessionIdErrorKind,
 };
+
+/// The README's code blocks, compiled as doctests so the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
