@@ -67,7 +67,7 @@ pub struct MessageEvent {
 
 /// Up to this many bytes of data + type + ID are stored inside the event
 /// itself, without a heap allocation.
-const INLINE_CAP: usize = 40;
+pub(crate) const INLINE_CAP: usize = 40;
 
 #[derive(Clone)]
 enum Repr {
@@ -79,7 +79,8 @@ enum Repr {
         type_end: usize,
         shared_id: Option<Arc<str>>,
     },
-    /// The same layout, in place. `bytes[..len]` is valid UTF-8 and both ends
+    /// The same layout, in place (bytes after `len` are unused and may hold
+    /// anything). `bytes[..len]` is valid UTF-8 and both ends
     /// are char boundaries (checked when stored).
     Inline {
         bytes: [u8; INLINE_CAP],
@@ -128,6 +129,7 @@ impl MessageEvent {
 
     /// A small event stored in place, if the three texts fit. `event_type` is
     /// empty for the default type.
+    #[inline]
     pub(crate) fn inline(data: &str, event_type: &str, last_event_id: &str) -> Option<Self> {
         let len = data.len() + event_type.len() + last_event_id.len();
         if len > INLINE_CAP {
@@ -151,8 +153,26 @@ impl MessageEvent {
         })
     }
 
+    /// A small event with the default type and an empty ID: its data is
+    /// `window[..len]`, which the caller checked is UTF-8 (the rest of the
+    /// window is never read).
+    #[inline]
+    pub(crate) fn inline_data(window: [u8; INLINE_CAP], len: usize) -> Self {
+        debug_assert!(len <= INLINE_CAP && std::str::from_utf8(&window[..len]).is_ok());
+        let len = u8::try_from(len).unwrap_or(0);
+        MessageEvent {
+            repr: Repr::Inline {
+                bytes: window,
+                data_end: len,
+                type_end: len,
+                len,
+            },
+        }
+    }
+
     /// Built by the parser: `text` already holds data, type (empty for the
     /// default) and, when `shared_id` is `None`, the ID.
+    #[inline]
     pub(crate) fn from_parts(
         text: String,
         data_end: usize,

@@ -54,6 +54,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::field::RetryDelay;
 
+use frame::INLINE_CAP;
 pub use frame::{Comment, Frame, MessageEvent};
 #[cfg(feature = "stream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
@@ -713,6 +714,14 @@ impl Parser {
                 Some(&end) => end,
                 None => buf!(self).len(),
             };
+            if self.spill_state == Spill::None
+                && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
+                && self.scan == self.pos
+            {
+                if let Some(frame) = self.fast_lines(limit) {
+                    return Ok(Some(frame));
+                }
+            }
             if self.skip_lf && self.pos < limit {
                 if buf!(self)[self.pos] == b'\n' {
                     self.pos += 1;
@@ -802,6 +811,89 @@ impl Parser {
                     self.end_stream();
                 }
             }
+        }
+    }
+
+    /// The common lines, in a tight loop: LF-terminated `data:` (the first
+    /// of an event), `event:`, `id:` and blank lines, within the limits,
+    /// when no special state is pending. Returns a dispatched event, or
+    /// `None` at the first line it leaves to the general loop (with `scan`
+    /// at that line's break, or at `limit` if there is none).
+    #[inline(always)]
+    fn fast_lines(&mut self, limit: usize) -> Option<Frame> {
+        let (max_line, max_event) = (self.config.max_line_len, self.config.max_event_len);
+        loop {
+            let start = self.pos;
+            let rest = &buf!(self)[start..limit];
+            let Some(i) = find_break(rest) else {
+                self.scan = limit;
+                return None;
+            };
+            let end = start + i;
+            if rest[i] != b'\n' || i > max_line {
+                self.scan = end;
+                return None;
+            }
+            let line = &rest[..i];
+            match line.first() {
+                None => {
+                    self.pos = end + 1;
+                    self.scan = end + 1;
+                    if let Some(frame) = self.dispatch() {
+                        return Some(frame);
+                    }
+                    continue;
+                }
+                Some(b'd') if self.data == Data::None => {
+                    let Some(v) = value_offset(line, b"data") else {
+                        self.scan = end;
+                        return None;
+                    };
+                    if i - v > max_event {
+                        self.scan = end;
+                        return None;
+                    }
+                    self.data = Data::Line {
+                        start: start + v,
+                        end,
+                    };
+                    self.data_len = i - v;
+                }
+                Some(b'e') => {
+                    let Some(v) = value_offset(line, b"event") else {
+                        self.scan = end;
+                        return None;
+                    };
+                    let value = &line[v..];
+                    if self.event_type.as_bytes() != value {
+                        self.event_type.clear();
+                        push_decoded(&mut self.event_type, value);
+                    }
+                    self.type_set = true;
+                }
+                Some(b'i') => {
+                    let Some(v) = value_offset(line, b"id") else {
+                        self.scan = end;
+                        return None;
+                    };
+                    let value = &line[v..];
+                    if memchr::memchr(0, value).is_none() {
+                        if self.last_id.as_bytes() == value {
+                            self.id_dirty = false;
+                        } else {
+                            self.id_buf.clear();
+                            push_decoded(&mut self.id_buf, value);
+                            self.id_dirty = true;
+                        }
+                    }
+                }
+                _ => {
+                    self.scan = end;
+                    return None;
+                }
+            }
+            self.pos = end + 1;
+            self.scan = end + 1;
         }
     }
 
@@ -1047,6 +1139,7 @@ impl Parser {
     }
 
     /// A blank line: dispatch the event.
+    #[inline(always)]
     fn dispatch(&mut self) -> Option<Frame> {
         if self.id_dirty {
             // `id_buf` holds the new ID; afterwards it is stale, which is
@@ -1069,9 +1162,25 @@ impl Parser {
         match self.data {
             Data::None => return None,
             Data::Line { start, end } => {
-                let decoded = decode_cow(&buf!(self)[start..end]);
                 self.data = Data::None;
                 self.data_len = 0;
+                let buf = buf!(self);
+                if extra == 0 && inline_id && end - start <= INLINE_CAP {
+                    // Small data-only event: copy a fixed-size window (a few
+                    // wide moves, which the moves of the returned frame can
+                    // read back at once; a variable-length copy stalls them).
+                    if let Some(window) = buf.get(start..start + INLINE_CAP) {
+                        if std::str::from_utf8(&window[..end - start]).is_ok() {
+                            let window: [u8; INLINE_CAP] =
+                                window.try_into().unwrap_or([0; INLINE_CAP]);
+                            return Some(Frame::Event(MessageEvent::inline_data(
+                                window,
+                                end - start,
+                            )));
+                        }
+                    }
+                }
+                let decoded = decode_cow(&buf[start..end]);
                 if inline_id {
                     if let Some(event) = MessageEvent::inline(&decoded, ty, &self.last_id) {
                         return Some(Frame::Event(event));
@@ -1160,6 +1269,37 @@ fn find_line_break(hay: &[u8]) -> Option<usize> {
         return Some(i);
     }
     memchr::memchr2(b'\n', b'\r', &hay[head..]).map(|i| i + head)
+}
+
+/// The first CR or LF: eight bytes at a time for the first bytes (most
+/// lines are short), then a vectorised search.
+#[inline]
+fn find_break(hay: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    const SHORT: usize = 64;
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let (a, b) = (w ^ LF, w ^ CR);
+        // A zero byte in `a` or `b` sets its high bit here; only bits above
+        // the first zero byte can be false positives.
+        let hit = (a.wrapping_sub(LO) & !a | b.wrapping_sub(LO) & !b) & HI;
+        if hit != 0 {
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+        if at == SHORT {
+            return memchr::memchr2(b'\n', b'\r', &hay[at..]).map(|i| i + at);
+        }
+    }
+    let tail = words.remainder();
+    tail.iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| i + at)
 }
 
 #[derive(Clone, Copy)]
@@ -1358,6 +1498,42 @@ mod tests {
         send_sync::<ParseError>();
         fn error<T: std::error::Error + Send + Sync + 'static>() {}
         error::<ParseError>();
+    }
+
+    #[test]
+    fn find_break_matches_a_plain_search() {
+        let naive = |h: &[u8]| h.iter().position(|&b| b == b'\n' || b == b'\r');
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        for len in 0..200 {
+            for _ in 0..20 {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // mostly bytes near CR/LF and 0x80, sometimes a break
+                        [b'\n', b'\r', 0x0b, 0x0c, 0x8a, 0x8d, 0x09, b'a', 0xff, 0x00]
+                            [(seed % 10) as usize]
+                    })
+                    .collect();
+                for from in 0..len.min(10) {
+                    assert_eq!(find_break(&hay[from..]), naive(&hay[from..]), "{hay:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_data_events_keep_type_and_id() {
+        assert_eq!(
+            events(b"data: a\n\nid: 1\ndata: b\n\nid\nevent: t\ndata: c\n\nevent\ndata: d\n\n"),
+            [
+                ev("message", "a", ""),
+                ev("message", "b", "1"),
+                ev("t", "c", ""),
+                ev("message", "d", "")
+            ]
+        );
     }
 
     #[test]
