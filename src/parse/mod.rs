@@ -595,7 +595,16 @@ impl Parser {
                 // A partial line is pending (and everything before it was
                 // parsed): copy only the rest of that line, and parse the
                 // remainder of the chunk where it is once the line is done.
-                if let Some(i) = find_line_break(&chunk) {
+                if let Some(i) = find_break(&chunk) {
+                    if chunk[i] == b'\n' && self.straddling_data_line(&chunk[..i]) {
+                        // Done without a copy into the buffer: parse the
+                        // rest of the chunk where it is.
+                        self.owned.clear();
+                        let mut rest = chunk;
+                        rest.advance(i + 1);
+                        self.shared = Some(rest);
+                        return;
+                    }
                     let mut cut = i + 1;
                     if chunk[i] == b'\r' && chunk.get(cut) == Some(&b'\n') {
                         cut += 1;
@@ -611,6 +620,51 @@ impl Parser {
             }
         }
         self.feed(&chunk);
+    }
+
+    /// The pending partial line `buf[pos..]` ends with `rest` (a new chunk's
+    /// bytes up to an LF): if it is a `data:` line that goes to `acc`
+    /// anyway, append its value there straight from the two pieces and
+    /// return `true`. Anything else (or a limit to report) is left to the
+    /// general path, which copies the line into the buffer first.
+    fn straddling_data_line(&mut self, rest: &[u8]) -> bool {
+        if self.pos != 0
+            || self.skip_lf
+            || self.discard_line
+            || self.skip_event
+            || !matches!(self.data, Data::None | Data::Acc)
+        {
+            return false;
+        }
+        let partial = buf!(self);
+        // Six bytes decide the value's start (`data:` and maybe a space).
+        let Some(after) = partial.strip_prefix(b"data:") else {
+            return false;
+        };
+        let Some(&next) = after.first() else {
+            return false;
+        };
+        let value = &after[usize::from(next == b' ')..];
+        let separator = usize::from(self.data != Data::None);
+        let len = self.data_len + separator + value.len() + rest.len();
+        if partial.len() + rest.len() > self.config.max_line_len || len > self.config.max_event_len
+        {
+            return false;
+        }
+        if self.data == Data::None {
+            self.acc.clear();
+            self.acc
+                .reserve(self.capacity_hint.min(MAX_SIZE_HINT).max(len));
+        } else {
+            self.acc.push(b'\n');
+        }
+        self.acc.extend_from_slice(value);
+        self.acc.extend_from_slice(rest);
+        self.data = Data::Acc;
+        self.data_len = len;
+        self.pos = 0;
+        self.scan = 0;
+        true
     }
 
     /// Marks the end of the stream. Lines fed before are still returned by
@@ -864,11 +918,7 @@ impl Parser {
                         self.scan = end;
                         return None;
                     };
-                    let value = &line[v..];
-                    if self.event_type.as_bytes() != value {
-                        self.event_type.clear();
-                        push_decoded(&mut self.event_type, value);
-                    }
+                    set_type(&mut self.event_type, &line[v..]);
                     self.type_set = true;
                 }
                 Some(b'i') => {
@@ -876,16 +926,12 @@ impl Parser {
                         self.scan = end;
                         return None;
                     };
-                    let value = &line[v..];
-                    if memchr::memchr(0, value).is_none() {
-                        if self.last_id.as_bytes() == value {
-                            self.id_dirty = false;
-                        } else {
-                            self.id_buf.clear();
-                            push_decoded(&mut self.id_buf, value);
-                            self.id_dirty = true;
-                        }
-                    }
+                    set_id(
+                        &line[v..],
+                        &self.last_id,
+                        &mut self.id_buf,
+                        &mut self.id_dirty,
+                    );
                 }
                 _ => {
                     self.scan = end;
@@ -1047,27 +1093,17 @@ impl Parser {
         match field {
             Field::Data => self.data_line(value_start, end),
             Field::Event => {
-                let value = &buf!(self)[value_start..end];
-                // Streams repeat their types: compare before decoding.
-                if self.event_type.as_bytes() != value {
-                    self.event_type.clear();
-                    push_decoded(&mut self.event_type, value);
-                }
+                set_type(&mut self.event_type, &buf!(self)[value_start..end]);
                 self.type_set = true;
                 Ok(None)
             }
             Field::Id => {
-                let value = &buf!(self)[value_start..end];
-                if memchr::memchr(0, value).is_none() {
-                    if self.last_id.as_bytes() == value {
-                        // The buffer is `last_id` again.
-                        self.id_dirty = false;
-                    } else {
-                        self.id_buf.clear();
-                        push_decoded(&mut self.id_buf, value);
-                        self.id_dirty = true;
-                    }
-                }
+                set_id(
+                    &buf!(self)[value_start..end],
+                    &self.last_id,
+                    &mut self.id_buf,
+                    &mut self.id_dirty,
+                );
                 Ok(None)
             }
             Field::Retry => Ok(parse_retry(&buf!(self)[value_start..end]).map(|ms| {
@@ -1118,13 +1154,22 @@ impl Parser {
         let (max_line, max_event) = (self.config.max_line_len, self.config.max_event_len);
         let (mut pos, mut data_len) = (self.pos, self.data_len);
         let buf = buf!(self);
+        // One searcher for the whole run: it yields each line's break in
+        // turn (a line start is always just after the previous break).
+        let base = pos;
+        let mut breaks = memchr::memchr2_iter(b'\n', b'\r', &buf[base..]);
         while let Some(after) = buf[pos..].strip_prefix(b"data:") {
             let value_start = pos + 5 + usize::from(after.first() == Some(&b' '));
-            let Some(i) = memchr::memchr2(b'\n', b'\r', &buf[value_start..]) else {
-                break;
+            let Some(i) = breaks.next() else {
+                // No line break in the rest: the general loop need not
+                // scan it again.
+                self.pos = pos;
+                self.scan = buf.len();
+                self.data_len = data_len;
+                return;
             };
-            let eol = value_start + i;
-            let len = data_len + 1 + i;
+            let eol = base + i;
+            let len = data_len + 1 + (eol - value_start);
             if buf[eol] != b'\n' || eol - pos > max_line || len > max_event {
                 break;
             }
@@ -1142,13 +1187,11 @@ impl Parser {
     #[inline(always)]
     fn dispatch(&mut self) -> Option<Frame> {
         if self.id_dirty {
-            // `id_buf` holds the new ID; afterwards it is stale, which is
-            // fine: it is only read while `id_dirty` (after an `id:` line
-            // rewrote it).
-            if self.id_buf != self.last_id {
-                std::mem::swap(&mut self.last_id, &mut self.id_buf);
-                self.last_id_shared = None;
-            }
+            // `id_buf` holds the new ID (received differently from
+            // `last_id`, see `set_id`); afterwards it is stale, which is
+            // fine: it is only read while `id_dirty`.
+            std::mem::swap(&mut self.last_id, &mut self.id_buf);
+            self.last_id_shared = None;
             self.id_dirty = false;
         }
         let inline_id = self.last_id.len() <= INLINE_ID_MAX;
@@ -1271,6 +1314,45 @@ fn find_line_break(hay: &[u8]) -> Option<usize> {
     memchr::memchr2(b'\n', b'\r', &hay[head..]).map(|i| i + head)
 }
 
+/// An `event:` value: streams repeat their types, so compare before decoding.
+#[inline]
+fn set_type(event_type: &mut String, value: &[u8]) {
+    if !same_bytes(event_type.as_bytes(), value) {
+        event_type.clear();
+        push_decoded(event_type, value);
+    }
+}
+
+/// An `id:` value (ignored if it has a NUL): sets the last event ID buffer.
+/// The buffer is `last_id` itself while `!id_dirty`; else `id_buf`, which
+/// then differs from `last_id` (as received, at least).
+#[inline]
+fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool) {
+    // No early exit: this compiles to a vector loop for ID-sized values.
+    if value.iter().fold(false, |nul, &b| nul | (b == 0)) {
+        return;
+    }
+    if same_bytes(last_id.as_bytes(), value) {
+        *id_dirty = false;
+    } else {
+        id_buf.clear();
+        push_decoded(id_buf, value);
+        *id_dirty = true;
+    }
+}
+
+/// Slice equality for short values (type, ID) without a `memcmp` call.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 64 {
+        return a == b;
+    }
+    a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 /// The first CR or LF: eight bytes at a time for the first bytes (most
 /// lines are short), then a vectorised search.
 #[inline]
@@ -1279,7 +1361,7 @@ fn find_break(hay: &[u8]) -> Option<usize> {
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
     const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
-    const SHORT: usize = 64;
+    const SHORT: usize = 16;
     let mut words = hay.chunks_exact(8);
     let mut at = 0;
     for word in &mut words {
