@@ -1156,11 +1156,26 @@ impl Parser {
         let buf = buf!(self);
         // One searcher for the whole run: it yields each line's break in
         // turn (a line start is always just after the previous break).
+        // (`memchr2_iter` would redo the CPU dispatch and searcher setup
+        // at every step: build the searcher here.)
         let base = pos;
-        let mut breaks = memchr::memchr2_iter(b'\n', b'\r', &buf[base..]);
+        let hay = &buf[base..];
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = memchr::arch::x86_64::avx2::memchr::Two::new(b'\n', b'\r');
+        #[cfg(target_arch = "x86_64")]
+        let mut avx2_breaks = avx2.as_ref().map(|searcher| searcher.iter(hay));
+        let generic = memchr::arch::all::memchr::Two::new(b'\n', b'\r');
+        let mut generic_breaks = generic.iter(hay);
+        let mut next_break = || {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(breaks) = &mut avx2_breaks {
+                return breaks.next();
+            }
+            generic_breaks.next()
+        };
         while let Some(after) = buf[pos..].strip_prefix(b"data:") {
             let value_start = pos + 5 + usize::from(after.first() == Some(&b' '));
-            let Some(i) = breaks.next() else {
+            let Some(i) = next_break() else {
                 // No line break in the rest: the general loop need not
                 // scan it again.
                 self.pos = pos;
