@@ -52,7 +52,10 @@ unsafe impl GlobalAlloc for CountingBytes {
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -139,8 +142,15 @@ fn hub_side(rt: &tokio::runtime::Runtime, n: usize) -> HubSide {
             };
             let (tx, mut body) = conn.into_parts();
             drop(tx); // the hub keeps its own sender
-            assert!(poll_once(&mut body, &mut cx).is_some(), "the first frame (id:)");
-            assert_eq!(poll_once(&mut body, &mut cx), None, "idle, keep-alive armed");
+            assert!(
+                poll_once(&mut body, &mut cx).is_some(),
+                "the first frame (id:)"
+            );
+            assert_eq!(
+                poll_once(&mut body, &mut cx),
+                None,
+                "idle, keep-alive armed"
+            );
             bodies.push(body);
         }
     });
@@ -166,8 +176,15 @@ fn sessions_side(rt: &tokio::runtime::Runtime, n: usize) -> (Vec<Sender>, Vec<Ss
                 unreachable!("a fresh session is never closed")
             };
             let (tx, mut body) = conn.into_parts();
-            assert!(poll_once(&mut body, &mut cx).is_some(), "the first frame (id:)");
-            assert_eq!(poll_once(&mut body, &mut cx), None, "idle, keep-alive armed");
+            assert!(
+                poll_once(&mut body, &mut cx).is_some(),
+                "the first frame (id:)"
+            );
+            assert_eq!(
+                poll_once(&mut body, &mut cx),
+                None,
+                "idle, keep-alive armed"
+            );
             senders.push(tx);
             bodies.push(body);
         }
@@ -200,7 +217,11 @@ fn axum_side(rt: &tokio::runtime::Runtime, n: usize) -> AxumSide {
                 .keep_alive(KeepAlive::default())
                 .into_response()
                 .into_body();
-            assert_eq!(poll_once(&mut body, &mut cx), None, "idle, keep-alive armed");
+            assert_eq!(
+                poll_once(&mut body, &mut cx),
+                None,
+                "idle, keep-alive armed"
+            );
             bodies.push(body);
         }
     });
