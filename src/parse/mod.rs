@@ -1228,7 +1228,9 @@ impl Parser {
                     // wide moves, which the moves of the returned frame can
                     // read back at once; a variable-length copy stalls them).
                     if let Some(window) = buf.get(start..start + INLINE_CAP) {
-                        if std::str::from_utf8(&window[..end - start]).is_ok() {
+                        let text = &window[..end - start];
+                        // `is_ascii` is inlined: no call for the common case.
+                        if text.is_ascii() || std::str::from_utf8(text).is_ok() {
                             let window: [u8; INLINE_CAP] =
                                 window.try_into().unwrap_or([0; INLINE_CAP]);
                             return Some(Frame::Event(MessageEvent::inline_data(
