@@ -94,6 +94,7 @@ const DEFAULT_TYPE: &str = "message";
 
 /// A part of an inline event: validated again on access, which is cheap for
 /// at most `INLINE_CAP` bytes (the crate has no `unsafe` to skip it).
+#[inline]
 fn inline_str(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("inline event text was stored from a str")
 }
@@ -209,6 +210,7 @@ impl MessageEvent {
     ///
     /// [spec]: https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
     #[must_use]
+    #[inline]
     pub fn event_type(&self) -> &str {
         let t = match &self.repr {
             Repr::Heap {
@@ -246,6 +248,7 @@ impl MessageEvent {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     #[must_use]
+    #[inline]
     pub fn data(&self) -> &str {
         match &self.repr {
             Repr::Heap { text, data_end, .. } => &text[..*data_end],
@@ -272,6 +275,7 @@ impl MessageEvent {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     #[must_use]
+    #[inline]
     pub fn last_event_id(&self) -> &str {
         match &self.repr {
             Repr::Heap {
