@@ -4,15 +4,15 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use super::shared::Shared;
+use super::shared::{OnBodyDrop, Shared};
+use super::{first_frame, first_frame_len};
 use crate::event::KEEP_ALIVE;
 
 /// The body of an SSE response: an [`http_body::Body`] that yields the
@@ -73,45 +73,50 @@ use crate::event::KEEP_ALIVE;
 /// # }
 /// ```
 pub struct SseBody {
-    first: Option<Bytes>,
-    keep_alive: Option<Duration>,
+    // `None` for an empty body (a 204).
+    guard: Option<Guard>,
     // When the last frame was handed out (the start of the idle period).
     last_write: Option<Instant>,
-    done: bool,
     // Created when the stream first goes idle; boxed because `Sleep` is
     // large and `!Unpin`, and many streams never need it.
     timer: Option<Pin<Box<Sleep>>>,
-    // `None` for an empty body (a 204).
-    guard: Option<Guard>,
+    // The timer was last polled (returning `Pending`) with the waker the
+    // queue holds now, and not reset since: it will wake the task itself.
+    timer_armed: bool,
+    // The first frame (`retry:` and `id:`) is still to be sent. Built when
+    // it is sent, from the connection's session and config, so an open
+    // connection does not hold it.
+    first: bool,
+    done: bool,
 }
 
 /// Ends the connection when the body is dropped, whatever the reason.
 struct Guard {
     shared: Arc<Shared>,
-    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
+    on_drop: Option<Weak<dyn OnBodyDrop>>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
         self.shared.body_dropped();
-        if let Some(hook) = self.on_drop.take() {
-            hook();
+        if let Some(hook) = self.on_drop.take().and_then(|w| w.upgrade()) {
+            hook.body_dropped(&self.shared);
         }
     }
 }
 
 impl SseBody {
-    pub(crate) fn new(shared: Arc<Shared>, first: Bytes, keep_alive: Option<Duration>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
-            first: Some(first),
-            keep_alive,
-            last_write: None,
-            done: false,
-            timer: None,
             guard: Some(Guard {
                 shared,
                 on_drop: None,
             }),
+            last_write: None,
+            timer: None,
+            timer_armed: false,
+            first: true,
+            done: false,
         }
     }
 
@@ -130,19 +135,20 @@ impl SseBody {
     #[must_use]
     pub fn empty() -> Self {
         Self {
-            first: None,
-            keep_alive: None,
-            last_write: None,
-            done: true,
-            timer: None,
             guard: None,
+            last_write: None,
+            timer: None,
+            timer_armed: false,
+            first: false,
+            done: true,
         }
     }
 
-    /// Runs `hook` when the body is dropped (after the connection has been
-    /// marked gone, so its senders already see `is_closed()`). One hook per
-    /// body; setting another replaces it. For the hub's deregistration.
-    pub(crate) fn set_on_drop(&mut self, hook: Box<dyn FnOnce() + Send + Sync>) {
+    /// Tells `hook` when the body is dropped (after the connection has been
+    /// marked gone, so its senders already see `is_closed()`), unless the
+    /// hook is gone by then. One hook per body; setting another replaces it.
+    /// For the hub's deregistration.
+    pub(crate) fn set_on_drop(&mut self, hook: Weak<dyn OnBodyDrop>) {
         if let Some(guard) = &mut self.guard {
             guard.on_drop = Some(hook);
         }
@@ -165,31 +171,42 @@ impl http_body::Body for SseBody {
             this.done = true;
             return Poll::Ready(None);
         };
-        let frame = match this.first.take() {
-            Some(first) => Some(first),
-            None => match guard.shared.poll_next(cx) {
-                Poll::Ready(Some(frame)) => Some(frame),
-                Poll::Ready(None) => {
-                    this.done = true;
-                    this.timer = None;
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => None,
-            },
+        let shared = &*guard.shared;
+        let keep_alive = shared.config.keep_alive;
+        let frame = if this.first {
+            this.first = false;
+            Ok(Some(first_frame(shared.config.retry, &shared.session)))
+        } else {
+            shared.poll_next(cx)
         };
-        if let Some(frame) = frame {
-            if this.keep_alive.is_some() {
-                this.last_write = Some(Instant::now());
+        let waker_kept = match frame {
+            Ok(Some(frame)) => {
+                if keep_alive.is_some() {
+                    this.last_write = Some(Instant::now());
+                }
+                return Poll::Ready(Some(Ok(Frame::data(frame))));
             }
-            return Poll::Ready(Some(Ok(Frame::data(frame))));
-        }
+            Ok(None) => {
+                this.done = true;
+                this.timer = None;
+                return Poll::Ready(None);
+            }
+            Err(same) => same,
+        };
 
         // Nothing queued; the queue has our waker. Keep-alive: the timer may
         // fire early (it is not moved on every frame); then it is moved to
         // the real deadline and polled again.
-        let Some(interval) = this.keep_alive else {
+        let Some(interval) = keep_alive else {
             return Poll::Pending;
         };
+        // The timer was polled at the last `Pending` with the waker the
+        // queue still holds, and has not fired: it will wake us when it does,
+        // so there is nothing to do (the common case between two events).
+        if waker_kept && this.timer_armed && this.timer.as_ref().is_some_and(|t| !t.is_elapsed()) {
+            return Poll::Pending;
+        }
+        this.timer_armed = false;
         loop {
             let due = *this.last_write.get_or_insert_with(Instant::now) + interval;
             let Some(timer) = this.timer.as_mut() else {
@@ -197,6 +214,7 @@ impl http_body::Body for SseBody {
                 continue;
             };
             if timer.as_mut().poll(cx).is_pending() {
+                this.timer_armed = true;
                 return Poll::Pending;
             }
             let now = Instant::now();
@@ -215,14 +233,14 @@ impl http_body::Body for SseBody {
 
     fn size_hint(&self) -> SizeHint {
         if self.done {
-            SizeHint::with_exact(0)
-        } else {
-            let mut hint = SizeHint::new();
-            if let Some(first) = &self.first {
-                hint.set_lower(first.len() as u64);
-            }
-            hint
+            return SizeHint::with_exact(0);
         }
+        let mut hint = SizeHint::new();
+        if let (true, Some(guard)) = (self.first, &self.guard) {
+            let shared = &guard.shared;
+            hint.set_lower(first_frame_len(shared.config.retry, &shared.session) as u64);
+        }
+        hint
     }
 }
 
@@ -232,9 +250,7 @@ impl fmt::Debug for SseBody {
         if let Some(guard) = &self.guard {
             d.field("connection_id", &guard.shared.id);
         }
-        d.field("keep_alive", &self.keep_alive)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
+        d.field("done", &self.done).finish_non_exhaustive()
     }
 }
 

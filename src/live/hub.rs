@@ -4,8 +4,8 @@
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,8 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::Request;
 
-use super::{Accepted, Connection, ConnectionId, SendErrorKind, Sender, SessionConfig, Sessions};
+use super::shared::{OnBodyDrop, Refused, Shared};
+use super::{Accepted, Connection, ConnectionId, Sender, SessionConfig, Sessions};
 use crate::event::Event;
 use crate::session::SessionId;
 
@@ -294,7 +295,7 @@ type Topic = Arc<str>;
 
 #[derive(Default)]
 struct Shard {
-    sessions: HashMap<SessionId, SessionEntry>,
+    sessions: SessionMap,
     /// The sessions of each user (in this shard).
     users: HashMap<UserKey, Vec<SessionId>>,
     /// The sessions subscribed to each topic (in this shard).
@@ -306,11 +307,117 @@ struct Shard {
     owner_order: VecDeque<(SessionId, Instant)>,
 }
 
+/// A session's place in the hub: its shard and its 64-bit keyed hash
+/// (`RandomState`, so clients cannot choose colliding IDs).
+#[derive(Clone, Copy)]
+struct Slot<'a> {
+    shard: usize,
+    hash: u64,
+    session: &'a SessionId,
+}
+
+/// The live sessions of a shard, keyed by their hash rather than by the
+/// 65-byte ID: every map slot, used or spare, costs 24 bytes instead of 104
+/// (the ID is in the entry's connection state already). Two live sessions
+/// with the same hash are told apart: the second goes to `overflow`, an
+/// ordinary map that is empty in practice.
+#[derive(Default)]
+struct SessionMap {
+    main: HashMap<u64, SessionEntry, BuildHasherDefault<PreHashed>>,
+    overflow: HashMap<SessionId, SessionEntry>,
+}
+
+impl SessionMap {
+    fn get(&self, at: Slot<'_>) -> Option<&SessionEntry> {
+        match self.main.get(&at.hash) {
+            Some(e) if e.session() == at.session => Some(e),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get(at.session),
+        }
+    }
+
+    fn get_mut(&mut self, at: Slot<'_>) -> Option<&mut SessionEntry> {
+        match self.main.get_mut(&at.hash) {
+            Some(e) if e.session() == at.session => Some(e),
+            _ if self.overflow.is_empty() => None,
+            _ => self.overflow.get_mut(at.session),
+        }
+    }
+
+    /// Inserts the entry of a session that is not in the map.
+    fn insert_new(&mut self, at: Slot<'_>, entry: SessionEntry) {
+        match self.main.entry(at.hash) {
+            Entry::Vacant(v) => {
+                v.insert(entry);
+            }
+            Entry::Occupied(_) => {
+                self.overflow.insert(*at.session, entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, at: Slot<'_>) -> Option<SessionEntry> {
+        let entry = if self
+            .main
+            .get(&at.hash)
+            .is_some_and(|e| e.session() == at.session)
+        {
+            let entry = self.main.remove(&at.hash);
+            shrink(&mut self.main);
+            entry
+        } else if self.overflow.is_empty() {
+            None
+        } else {
+            let entry = self.overflow.remove(at.session);
+            shrink(&mut self.overflow);
+            entry
+        };
+        entry
+    }
+
+    fn values(&self) -> impl Iterator<Item = &SessionEntry> {
+        self.main.values().chain(self.overflow.values())
+    }
+
+    fn capacity(&self) -> usize {
+        self.main.capacity() + self.overflow.capacity()
+    }
+}
+
+/// The hasher of a map whose keys are hashes already.
+#[derive(Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the keys are `u64`); this is a fallback.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 struct SessionEntry {
-    user: Option<UserKey>,
     /// The first connection is stored inline: most sessions have exactly one,
     /// and a broadcast then follows one pointer less per connection.
     first: Conn,
+    /// The user, further connections and topics, boxed: many sessions have
+    /// none of them, and every map slot (used or spare) pays for what is
+    /// inline here.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Default)]
+struct Extra {
+    user: Option<UserKey>,
     /// Further connections of the session (duplicated tabs).
     more: Vec<Conn>,
     topics: Vec<Topic>,
@@ -319,52 +426,94 @@ struct SessionEntry {
 impl SessionEntry {
     fn new(user: Option<UserKey>, conn: Conn) -> Self {
         Self {
-            user,
             first: conn,
-            more: Vec::new(),
-            topics: Vec::new(),
+            extra: user.map(|user| {
+                Box::new(Extra {
+                    user: Some(user),
+                    ..Extra::default()
+                })
+            }),
+        }
+    }
+
+    fn session(&self) -> &SessionId {
+        self.first.sender.session_id()
+    }
+
+    fn user(&self) -> Option<&UserKey> {
+        self.extra.as_deref().and_then(|e| e.user.as_ref())
+    }
+
+    fn more(&self) -> &[Conn] {
+        self.extra.as_deref().map_or(&[], |e| &e.more)
+    }
+
+    fn topics(&self) -> &[Topic] {
+        self.extra.as_deref().map_or(&[], |e| &e.topics)
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Frees `extra` once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .extra
+            .as_deref()
+            .is_some_and(|e| e.user.is_none() && e.more.is_empty() && e.topics.is_empty())
+        {
+            self.extra = None;
         }
     }
 
     fn conns(&self) -> impl Iterator<Item = &Conn> {
-        std::iter::once(&self.first).chain(&self.more)
+        std::iter::once(&self.first).chain(self.more())
     }
 
     fn len(&self) -> usize {
-        1 + self.more.len()
+        1 + self.more().len()
     }
 
     fn into_conns(self) -> Vec<Conn> {
-        let mut all = self.more;
+        let mut all = self.extra.map(|e| e.more).unwrap_or_default();
         all.push(self.first);
         all
     }
 
-    /// Removes connection `id`. `None`: not here. `Some(true)`: it was the
-    /// last one (the entry must go; `first` is stale then).
+    /// Removes connection `id`: `Some(true)` if it was the last one (the
+    /// entry is left holding it as `first`, for the caller to remove),
+    /// `Some(false)` if others remain, `None` if it is not here.
     fn remove(&mut self, id: ConnectionId) -> Option<bool> {
-        if self.first.id == id {
-            match self.more.pop() {
+        let removed = if self.first.id() == id {
+            match self.extra.as_mut().and_then(|e| e.more.pop()) {
                 Some(next) => {
                     self.first = next;
                     Some(false)
                 }
-                None => Some(true),
+                None => return Some(true),
             }
         } else {
-            let pos = self.more.iter().position(|c| c.id == id)?;
-            self.more.swap_remove(pos);
+            let more = &mut self.extra.as_mut()?.more;
+            let pos = more.iter().position(|c| c.id() == id)?;
+            more.swap_remove(pos);
             Some(false)
-        }
+        };
+        self.tidy();
+        removed
     }
 }
 
+/// One registered connection: its sender (the connection ID and the
+/// slow-consumer flag live in the connection's shared state).
 struct Conn {
-    id: ConnectionId,
     sender: Sender,
-    /// Set once this connection was disconnected for being slow, so it is
-    /// counted once.
-    kicked: AtomicBool,
+}
+
+impl Conn {
+    fn id(&self) -> ConnectionId {
+        self.sender.connection_id()
+    }
 }
 
 fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
@@ -375,7 +524,7 @@ fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+fn shrink<K: std::hash::Hash + Eq, V, S: BuildHasher>(map: &mut HashMap<K, V, S>) {
     if map.capacity() > MIN_SHRINK_CAPACITY && map.len() * SHRINK_RATIO < map.capacity() {
         map.shrink_to(map.len() * 2);
     }
@@ -543,19 +692,18 @@ impl Hub {
     fn register(&self, conn: &mut Connection, user: Option<&UserKey>) -> bool {
         let session = *conn.session_id();
         let sender = conn.sender();
-        let id = sender.connection_id();
-        let shard = &self.inner.shards[self.shard_of(&session)];
+        let at = self.inner.slot(&session);
         {
-            let mut guard = write(shard);
+            let mut guard = write(&self.inner.shards[at.shard]);
             let sh = &mut *guard;
-            match sh.sessions.entry(session) {
-                Entry::Occupied(mut e) => {
-                    if e.get().user.as_ref() != user {
+            match sh.sessions.get_mut(at) {
+                Some(entry) => {
+                    if entry.user() != user {
                         return false;
                     }
-                    e.get_mut().more.push(Conn::new(id, sender));
+                    entry.extra_mut().more.push(Conn { sender });
                 }
-                Entry::Vacant(v) => {
+                None => {
                     let now = Instant::now();
                     if let Some((owner, until)) = sh.owners.get(&session) {
                         if *until > now && Some(owner) != user {
@@ -563,7 +711,8 @@ impl Hub {
                         }
                     }
                     sh.owners.remove(&session);
-                    v.insert(SessionEntry::new(user.cloned(), Conn::new(id, sender)));
+                    sh.sessions
+                        .insert_new(at, SessionEntry::new(user.cloned(), Conn { sender }));
                     if let Some(user) = user {
                         sh.users.entry(user.clone()).or_default().push(session);
                     }
@@ -573,13 +722,9 @@ impl Hub {
             self.inner.connections.fetch_add(1, Ordering::Relaxed);
         }
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
-        let hub = Arc::downgrade(&self.inner);
-        conn.on_body_drop(Box::new(move || leave(&hub, &session, id)));
+        let hub: Weak<Inner> = Arc::downgrade(&self.inner);
+        conn.on_body_drop(hub);
         true
-    }
-
-    fn shard_of(&self, session: &SessionId) -> usize {
-        (self.inner.hasher.hash_one(session) as usize) % SHARDS
     }
 
     /// Sends `event` to every connection of one session (tab). Returns how
@@ -627,10 +772,11 @@ impl Hub {
     /// # }
     /// ```
     pub fn send_to_session_bytes(&self, session: &SessionId, frame: &Bytes) -> usize {
-        let shard = read(&self.inner.shards[self.shard_of(session)]);
+        let at = self.inner.slot(session);
+        let shard = read(&self.inner.shards[at.shard]);
         shard
             .sessions
-            .get(session)
+            .get(at)
             .map_or(0, |entry| self.deliver_all(entry, frame))
     }
 
@@ -677,7 +823,7 @@ impl Hub {
             let shard = read(shard);
             if let Some(sessions) = shard.users.get(user) {
                 for session in sessions {
-                    if let Some(entry) = shard.sessions.get(session) {
+                    if let Some(entry) = shard.sessions.get(self.inner.slot(session)) {
                         sent += self.deliver_all(entry, frame);
                     }
                 }
@@ -724,7 +870,7 @@ impl Hub {
             let shard = read(shard);
             if let Some(sessions) = shard.topics.get(topic) {
                 for session in sessions {
-                    if let Some(entry) = shard.sessions.get(session) {
+                    if let Some(entry) = shard.sessions.get(self.inner.slot(session)) {
                         sent += self.deliver_all(entry, frame);
                     }
                 }
@@ -796,10 +942,10 @@ impl Hub {
     }
 
     fn deliver(&self, conn: &Conn, frame: &Bytes) -> bool {
-        match conn.sender.send_bytes(frame.clone()) {
+        match conn.sender.push_shared(frame) {
             Ok(()) => true,
-            Err(e) => {
-                if e.kind() == SendErrorKind::Full && !conn.kicked.swap(true, Ordering::Relaxed) {
+            Err(refused) => {
+                if refused == Refused::Full && conn.sender.mark_kicked() {
                     conn.sender.disconnect();
                     self.inner.slow_disconnects.fetch_add(1, Ordering::Relaxed);
                 }
@@ -827,19 +973,20 @@ impl Hub {
     /// # }
     /// ```
     pub fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
-        let mut guard = write(&self.inner.shards[self.shard_of(session)]);
+        let at = self.inner.slot(session);
+        let mut guard = write(&self.inner.shards[at.shard]);
         let sh = &mut *guard;
-        let Some(entry) = sh.sessions.get_mut(session) else {
+        let Some(entry) = sh.sessions.get_mut(at) else {
             return false;
         };
-        if entry.topics.iter().any(|t| &**t == topic) {
+        if entry.topics().iter().any(|t| &**t == topic) {
             return true;
         }
         let key = match sh.topics.get_key_value(topic) {
             Some((key, _)) => Arc::clone(key),
             None => Topic::from(topic),
         };
-        entry.topics.push(Arc::clone(&key));
+        entry.extra_mut().topics.push(Arc::clone(&key));
         sh.topics.entry(key).or_default().insert(*session);
         true
     }
@@ -861,15 +1008,17 @@ impl Hub {
     /// # }
     /// ```
     pub fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
-        let mut guard = write(&self.inner.shards[self.shard_of(session)]);
+        let at = self.inner.slot(session);
+        let mut guard = write(&self.inner.shards[at.shard]);
         let sh = &mut *guard;
-        let Some(entry) = sh.sessions.get_mut(session) else {
+        let Some(entry) = sh.sessions.get_mut(at) else {
             return false;
         };
-        let Some(pos) = entry.topics.iter().position(|t| &**t == topic) else {
+        let Some(pos) = entry.topics().iter().position(|t| &**t == topic) else {
             return false;
         };
-        entry.topics.swap_remove(pos);
+        entry.extra_mut().topics.swap_remove(pos);
+        entry.tidy();
         unindex_topic(&mut sh.topics, topic, session);
         true
     }
@@ -892,7 +1041,7 @@ impl Hub {
     pub fn sessions(&self) -> Vec<SessionId> {
         let mut out = Vec::with_capacity(self.session_count());
         for shard in &*self.inner.shards {
-            out.extend(read(shard).sessions.keys().copied());
+            out.extend(read(shard).sessions.values().map(|e| *e.session()));
         }
         out
     }
@@ -907,9 +1056,11 @@ impl Hub {
     /// ```
     #[must_use]
     pub fn contains(&self, session: &SessionId) -> bool {
-        read(&self.inner.shards[self.shard_of(session)])
+        let at = self.inner.slot(session);
+        read(&self.inner.shards[at.shard])
             .sessions
-            .contains_key(session)
+            .get(at)
+            .is_some()
     }
 
     /// The number of live connections.
@@ -1035,9 +1186,10 @@ impl Hub {
 
     /// Removes a session from the hub at once and returns its connections.
     fn take_session(&self, session: &SessionId) -> Vec<Conn> {
-        let mut guard = write(&self.inner.shards[self.shard_of(session)]);
+        let at = self.inner.slot(session);
+        let mut guard = write(&self.inner.shards[at.shard]);
         self.inner
-            .remove_session(&mut guard, session)
+            .remove_session(&mut guard, at)
             .map(SessionEntry::into_conns)
             .unwrap_or_default()
     }
@@ -1061,16 +1213,6 @@ impl Hub {
     }
 }
 
-impl Conn {
-    fn new(id: ConnectionId, sender: Sender) -> Self {
-        Self {
-            id,
-            sender,
-            kicked: AtomicBool::new(false),
-        }
-    }
-}
-
 fn unindex_topic(
     topics: &mut HashMap<Topic, HashSet<SessionId>>,
     topic: &str,
@@ -1089,18 +1231,30 @@ fn unindex_topic(
 }
 
 /// Called when a connection's body is dropped.
-fn leave(hub: &Weak<Inner>, session: &SessionId, id: ConnectionId) {
-    if let Some(inner) = hub.upgrade() {
-        inner.leave(session, id);
+impl OnBodyDrop for Inner {
+    fn body_dropped(&self, shared: &Shared) {
+        self.leave(&shared.session, shared.id);
     }
 }
 
 impl Inner {
+    /// Where `session` lives: the shard comes from bits 32-35 of the hash,
+    /// away from the low bits that pick a slot within the shard's map and
+    /// the high bits that `HashMap` keeps as a tag.
+    fn slot<'a>(&self, session: &'a SessionId) -> Slot<'a> {
+        let hash = self.hasher.hash_one(session);
+        Slot {
+            shard: (hash >> 32) as usize % SHARDS,
+            hash,
+            session,
+        }
+    }
+
     fn leave(&self, session: &SessionId, id: ConnectionId) {
-        let idx = (self.hasher.hash_one(session) as usize) % SHARDS;
-        let mut guard = write(&self.shards[idx]);
+        let at = self.slot(session);
+        let mut guard = write(&self.shards[at.shard]);
         let sh = &mut *guard;
-        let Some(entry) = sh.sessions.get_mut(session) else {
+        let Some(entry) = sh.sessions.get_mut(at) else {
             return; // taken by drop_session / close_session already
         };
         let Some(last) = entry.remove(id) else {
@@ -1109,7 +1263,7 @@ impl Inner {
         if last {
             // The entry still holds the leaving connection as `first`, so
             // `remove_session` counts it out.
-            self.remove_session(sh, session);
+            self.remove_session(sh, at);
         } else {
             self.connections.fetch_sub(1, Ordering::Relaxed);
         }
@@ -1117,15 +1271,15 @@ impl Inner {
 
     /// Removes a session and its index entries from its shard; remembers its
     /// owner; shrinks what became too sparse.
-    fn remove_session(&self, sh: &mut Shard, session: &SessionId) -> Option<SessionEntry> {
-        let entry = sh.sessions.remove(session)?;
-        shrink(&mut sh.sessions);
+    fn remove_session(&self, sh: &mut Shard, at: Slot<'_>) -> Option<SessionEntry> {
+        let session = at.session;
+        let entry = sh.sessions.remove(at)?;
         self.session_count.fetch_sub(1, Ordering::Relaxed);
         self.connections.fetch_sub(entry.len(), Ordering::Relaxed);
-        for topic in &entry.topics {
+        for topic in entry.topics() {
             unindex_topic(&mut sh.topics, topic, session);
         }
-        if let Some(user) = &entry.user {
+        if let Some(user) = entry.user() {
             if let Some(list) = sh.users.get_mut(user) {
                 list.retain(|s| s != session);
                 if list.is_empty() {
@@ -1172,5 +1326,58 @@ impl Inner {
         {
             sh.owner_order.shrink_to(sh.owner_order.len() * 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Conn, SessionEntry, SessionMap, Slot};
+    use crate::live::{Accepted, Sender, Sessions};
+    use crate::session::SessionId;
+
+    async fn sender(id: &str) -> Sender {
+        let parts = http::Request::get(format!("/events?id={id}"))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        match Sessions::default().accept(&parts).await {
+            Accepted::Open(conn) => conn.sender(),
+            Accepted::Closed(_) => unreachable!("nothing is closed"),
+        }
+    }
+
+    /// Two live sessions whose hashes collide (forced here; with keyed
+    /// 64-bit hashes this practically never happens) are both found, and
+    /// removing either leaves the other reachable.
+    #[tokio::test]
+    async fn colliding_hashes_are_told_apart() {
+        let (a, b) = (
+            SessionId::try_from("a").unwrap(),
+            SessionId::try_from("b").unwrap(),
+        );
+        let at = |session| Slot {
+            shard: 0,
+            hash: 7,
+            session,
+        };
+        let mut map = SessionMap::default();
+        let (sa, sb) = (sender("a").await, sender("b").await);
+        let (ida, idb) = (sa.connection_id(), sb.connection_id());
+        map.insert_new(at(&a), SessionEntry::new(None, Conn { sender: sa }));
+        assert!(map.get(at(&b)).is_none());
+        map.insert_new(at(&b), SessionEntry::new(None, Conn { sender: sb }));
+        assert_eq!(map.overflow.len(), 1);
+        assert_eq!(map.get(at(&a)).unwrap().first.id(), ida);
+        assert_eq!(map.get_mut(at(&b)).unwrap().first.id(), idb);
+        assert_eq!(map.values().count(), 2);
+
+        // Remove the one in the main map: the other is still found.
+        assert_eq!(map.remove(at(&a)).unwrap().first.id(), ida);
+        assert!(map.get(at(&a)).is_none());
+        assert_eq!(map.get(at(&b)).unwrap().first.id(), idb);
+        assert!(map.remove(at(&a)).is_none());
+        assert_eq!(map.remove(at(&b)).unwrap().first.id(), idb);
+        assert_eq!(map.values().count(), 0);
     }
 }

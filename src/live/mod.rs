@@ -55,8 +55,8 @@
 //
 // - `Sessions::open` (`pub(crate)`): builds the connection for an already
 //   vetted `Handshake`, skipping the closed check.
-// - `Connection::on_body_drop(Box<dyn FnOnce() + Send + Sync>)`
-//   (`pub(crate)`): runs once, when the body is dropped (client gone, stream
+// - `Connection::on_body_drop(Weak<dyn OnBodyDrop>)` (`pub(crate)`): its
+//   `body_dropped` runs once (if the `Weak` still upgrades), when the body is dropped (client gone, stream
 //   finished and dropped by hyper, or the response never sent). By then the
 //   connection is already marked ended (`Sender::is_closed()` is true).
 //   Use it to deregister; it must not block.
@@ -89,7 +89,7 @@ use crate::session::{
     ClosedIds, DynClosedIds, Handshake, HandshakeConfig, IdSource, MemoryClosedIds, SessionId,
     SharedClosedIds,
 };
-use shared::{Limits, Shared};
+use shared::{OnBodyDrop, Shared};
 
 /// Settings for [`Sessions`]: the handshake, the stream's first frame,
 /// keep-alive, queue bounds and the closed-ID store.
@@ -224,13 +224,6 @@ impl SessionConfig {
     pub fn shared_closed_ids<S: ClosedIds>(mut self, store: Arc<S>) -> Self {
         self.closed_ids = store;
         self
-    }
-
-    fn limits(&self) -> Limits {
-        Limits {
-            frames: self.queue_frames,
-            bytes: self.queue_bytes,
-        }
     }
 }
 
@@ -388,16 +381,10 @@ impl Sessions {
 
     /// Opens a connection for a vetted handshake, without the closed check.
     pub(crate) fn open(&self, handshake: Handshake) -> Connection {
-        let config = &*self.config;
         let session = *handshake.session_id();
-        let first = first_frame(config.retry, &session);
-        let shared = Arc::new(Shared::new(
-            session,
-            Arc::clone(&config.closed_ids),
-            config.limits(),
-        ));
+        let shared = Arc::new(Shared::new(session, Arc::clone(&self.config)));
         let sender = Sender::new(Arc::clone(&shared));
-        let body = SseBody::new(shared, first, config.keep_alive);
+        let body = SseBody::new(shared);
         Connection {
             handshake,
             sender,
@@ -426,7 +413,7 @@ impl fmt::Debug for Sessions {
 /// `A-Za-z0-9_-`, so it is always a valid `id:` value.
 fn first_frame(retry: Option<RetryDelay>, session: &SessionId) -> Bytes {
     let id = session.as_str();
-    let mut buf = BytesMut::with_capacity(id.len() + 36);
+    let mut buf = BytesMut::with_capacity(first_frame_len(retry, session));
     if let Some(retry) = retry {
         buf.put_slice(b"retry: ");
         buf.put_slice(retry.as_millis().to_string().as_bytes());
@@ -436,6 +423,20 @@ fn first_frame(retry: Option<RetryDelay>, session: &SessionId) -> Bytes {
     buf.put_slice(id.as_bytes());
     buf.put_slice(b"\n\n");
     buf.freeze()
+}
+
+/// The exact length of [`first_frame`], without building it.
+fn first_frame_len(retry: Option<RetryDelay>, session: &SessionId) -> usize {
+    let retry = retry.map_or(0, |r| {
+        let mut digits = 1;
+        let mut ms = r.as_millis();
+        while ms >= 10 {
+            ms /= 10;
+            digits += 1;
+        }
+        "retry: \n".len() + digits
+    });
+    retry + "id: \n\n".len() + session.as_str().len()
 }
 
 /// The outcome of [`Sessions::accept`].
@@ -629,12 +630,17 @@ impl Connection {
     /// ```
     pub fn into_response(self) -> Response<SseBody> {
         let mut response = Response::new(self.body);
+        // Sized for the three stream headers: hyper keeps a response's
+        // header map for the life of the connection (emptied, to reuse for
+        // the next request), and the default growth would hold room for six
+        // (about 650 bytes instead of 330 per connection).
+        *response.headers_mut() = http::HeaderMap::with_capacity(STREAM_HEADERS);
         stream_headers(response.headers_mut());
         response
     }
 
     /// Runs `hook` once when the body is dropped (see the module docs).
-    pub(crate) fn on_body_drop(&mut self, hook: Box<dyn FnOnce() + Send + Sync>) {
+    pub(crate) fn on_body_drop(&mut self, hook: std::sync::Weak<dyn OnBodyDrop>) {
         self.body.set_on_drop(hook);
     }
 }
@@ -647,6 +653,9 @@ impl fmt::Debug for Connection {
             .finish_non_exhaustive()
     }
 }
+
+/// How many headers [`stream_headers`] sets.
+const STREAM_HEADERS: usize = 3;
 
 /// Inserts the headers of an SSE stream response: `content-type:
 /// text/event-stream`, `cache-control: no-cache`, `x-accel-buffering: no`.

@@ -103,7 +103,7 @@ impl Sender {
         }
         let frame = event.to_bytes();
         self.shared
-            .push(frame, false)
+            .push(&frame, false)
             .map_err(|refused| self.error(refused.into(), event))
     }
 
@@ -143,11 +143,29 @@ impl Sender {
         if frame.is_empty() {
             return Ok(());
         }
-        // `push` consumes the frame only on success; keep a clone (a
-        // reference-count bump) to give back on failure.
+        // `push` clones the frame (a reference-count bump) only if it is
+        // queued; on failure this one goes back.
         self.shared
-            .push(frame.clone(), false)
+            .push(&frame, false)
             .map_err(|refused| self.error(refused.into(), frame))
+    }
+
+    /// For the hub: queues a frame shared by many connections, cloning it
+    /// (a reference-count bump) only if it is queued.
+    pub(crate) fn push_shared(&self, frame: &Bytes) -> Result<(), Refused> {
+        if self.shared.is_ended() {
+            return Err(Refused::Closed);
+        }
+        if frame.is_empty() {
+            return Ok(());
+        }
+        self.shared.push(frame, false)
+    }
+
+    /// For the hub: marks this connection as disconnected for being slow;
+    /// `true` the first time only.
+    pub(crate) fn mark_kicked(&self) -> bool {
+        !self.shared.kicked.swap(true, Ordering::Relaxed)
     }
 
     /// Resolves once the stream can take no more events: the client went
@@ -262,7 +280,7 @@ impl Sender {
         }
         let frame = event.to_bytes();
         self.mark_closed().await;
-        let pushed = self.shared.push(frame, true);
+        let pushed = self.shared.push(&frame, true);
         self.shared.finish(true);
         pushed.map_err(|refused| self.error(refused.into(), event))
     }
@@ -270,7 +288,8 @@ impl Sender {
     async fn mark_closed(&self) {
         let now = std::time::Instant::now();
         self.shared
-            .store
+            .config
+            .closed_ids
             .mark_closed_dyn(&self.shared.session, now)
             .await;
     }
@@ -348,8 +367,8 @@ impl Sender {
         SendError {
             kind,
             value: Box::new(value),
-            max_frames: self.shared.limits.frames,
-            max_bytes: self.shared.limits.bytes,
+            max_frames: self.shared.config.queue_frames,
+            max_bytes: self.shared.config.queue_bytes,
         }
     }
 }

@@ -9,13 +9,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Waker};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-use crate::session::{SessionId, SharedClosedIds};
+use super::SessionConfig;
+use crate::session::SessionId;
 
 /// Identifies one live connection (one response stream), unique within the
 /// process.
@@ -79,13 +80,6 @@ impl fmt::Display for ConnectionId {
 /// chunk is never split by the layers below for being too large.
 pub(crate) const COALESCE_MAX: usize = 16 * 1024;
 
-/// Queue bounds of one connection.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    pub(crate) frames: usize,
-    pub(crate) bytes: usize,
-}
-
 /// Why a frame was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -93,15 +87,24 @@ pub(crate) enum Refused {
     Closed,
 }
 
+/// Told when a connection's body is dropped (the hub deregisters it). Held as
+/// a `Weak<dyn ..>` in the body, so hooking a connection allocates nothing.
+pub(crate) trait OnBodyDrop: Send + Sync {
+    fn body_dropped(&self, shared: &Shared);
+}
+
 pub(crate) struct Shared {
     pub(crate) id: ConnectionId,
     pub(crate) session: SessionId,
-    pub(crate) store: SharedClosedIds,
-    pub(crate) limits: Limits,
+    /// Queue bounds, keep-alive, retry and the closed-ID store: one pointer
+    /// to the config every connection of a `Sessions` shares.
+    pub(crate) config: Arc<SessionConfig>,
     /// Set (once, never cleared) when no more frames will be accepted: the
     /// stream is ending or the body is gone. Read without the lock by
     /// `is_closed` and `closed()`.
     ended: AtomicBool,
+    /// The hub disconnected this connection as a slow consumer (counted once).
+    pub(crate) kicked: AtomicBool,
     /// Live `Sender` handles; the stream ends (resumably) when it drops to 0.
     pub(crate) senders: AtomicUsize,
     closed_notify: Notify,
@@ -110,21 +113,55 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Bytes>,
+    /// The oldest queued frame. A connection that keeps up has at most one
+    /// frame waiting, which then never needs the `VecDeque`'s buffer: an
+    /// idle connection holds no queue allocation, even after traffic.
+    /// Invariant: `slot` is older than everything in `queue`, and is
+    /// `Some` whenever `queue` is not empty.
+    slot: Option<Bytes>,
+    /// The frames after `slot`, boxed: most connections never have two
+    /// frames waiting, and an empty `VecDeque` inline would cost 32 bytes.
+    #[allow(clippy::box_collection)] // the point: 8 bytes inline instead of 32
+    queue: Option<Box<VecDeque<Bytes>>>,
     queued_bytes: usize,
-    /// No more frames accepted; the body ends once `queue` is drained.
+    /// No more frames accepted; the body ends once the queue is drained.
     end: bool,
+    /// The body's task was woken and has not polled since: a second push
+    /// need not wake it again.
+    notified: bool,
     waker: Option<Waker>,
 }
 
+impl State {
+    fn len(&self) -> usize {
+        usize::from(self.slot.is_some()) + self.queue.as_ref().map_or(0, |q| q.len())
+    }
+
+    fn clear(&mut self) {
+        self.slot = None;
+        self.queue = None;
+        self.queued_bytes = 0;
+    }
+
+    /// The waker to wake after unlocking, unless the task was woken already.
+    fn wake(&mut self) -> Option<Waker> {
+        if self.notified {
+            return None;
+        }
+        let waker = self.waker.as_ref()?;
+        self.notified = true;
+        Some(waker.clone())
+    }
+}
+
 impl Shared {
-    pub(crate) fn new(session: SessionId, store: SharedClosedIds, limits: Limits) -> Self {
+    pub(crate) fn new(session: SessionId, config: Arc<SessionConfig>) -> Self {
         Self {
             id: ConnectionId::next(),
             session,
-            store,
-            limits,
+            config,
             ended: AtomicBool::new(false),
+            kicked: AtomicBool::new(false),
             senders: AtomicUsize::new(0),
             closed_notify: Notify::new(),
             state: Mutex::new(State::default()),
@@ -144,24 +181,32 @@ impl Shared {
     /// Queues a frame. With `force`, the bounds are ignored (used for the
     /// last event of `close_with`, which must not be lost to a full queue).
     /// A frame is always accepted into an empty queue, whatever its size, so
-    /// one event larger than `limits.bytes` can still be delivered.
-    pub(crate) fn push(&self, frame: Bytes, force: bool) -> Result<(), Refused> {
+    /// one event larger than the byte bound can still be delivered.
+    ///
+    /// The frame is cloned (a reference-count bump) only if it is queued, so
+    /// a broadcast touches each shared frame's count once per connection.
+    pub(crate) fn push(&self, frame: &Bytes, force: bool) -> Result<(), Refused> {
         let waker = {
             let mut st = self.lock();
             if st.end {
                 return Err(Refused::Closed);
             }
-            if !force
-                && !st.queue.is_empty()
-                && (st.queue.len() >= self.limits.frames
-                    || st.queued_bytes.saturating_add(frame.len()) > self.limits.bytes)
-            {
-                return Err(Refused::Full);
+            if st.slot.is_none() {
+                st.slot = Some(frame.clone());
+            } else {
+                if !force
+                    && (st.len() >= self.config.queue_frames
+                        || st.queued_bytes.saturating_add(frame.len()) > self.config.queue_bytes)
+                {
+                    return Err(Refused::Full);
+                }
+                st.queue.get_or_insert_default().push_back(frame.clone());
             }
             st.queued_bytes += frame.len();
-            st.queue.push_back(frame);
-            st.waker.take()
+            st.wake()
         };
+        // Woken outside the lock: the body's task may run at once on another
+        // thread and would only wait for it.
         if let Some(w) = waker {
             w.wake();
         }
@@ -176,9 +221,9 @@ impl Shared {
             let mut st = self.lock();
             st.end = true;
             if !flush {
-                st.queue = VecDeque::new();
-                st.queued_bytes = 0;
+                st.clear();
             }
+            st.notified = true;
             st.waker.take()
         };
         self.mark_ended();
@@ -198,57 +243,79 @@ impl Shared {
         {
             let mut st = self.lock();
             st.end = true;
-            st.queue = VecDeque::new();
-            st.queued_bytes = 0;
+            st.clear();
             st.waker = None;
         }
         self.mark_ended();
     }
 
     /// The body's side: the next queued frame (or several small ones as one
-    /// chunk), `None` at the end, or `Pending` with the waker stored.
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    /// chunk), `None` at the end, or `Pending` with the waker stored. With
+    /// `Pending`, also whether the stored waker was already this one (so a
+    /// timer polled with it at the last `Pending` still holds it).
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Result<Option<Bytes>, bool> {
         let mut st = self.lock();
-        let Some(frame) = st.queue.pop_front() else {
+        let Some(frame) = st.slot.take() else {
             if st.end {
-                return Poll::Ready(None);
+                return Ok(None);
             }
-            match &mut st.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
+            st.notified = false;
+            let same = match &mut st.waker {
+                Some(w) if w.will_wake(cx.waker()) => true,
+                slot => {
+                    *slot = Some(cx.waker().clone());
+                    false
+                }
+            };
+            return Err(same);
         };
         st.queued_bytes -= frame.len();
         // More frames waiting: hand them out as one chunk of at most
         // `COALESCE_MAX` bytes. A lone frame (the usual case, and every
         // broadcast frame on a client that keeps up) goes out as it is,
         // uncopied.
+        let State {
+            slot,
+            queue,
+            queued_bytes,
+            ..
+        } = &mut *st;
+        let Some(rest) = queue.as_deref_mut() else {
+            return Ok(Some(frame));
+        };
         let mut len = frame.len();
         let mut count = 0;
-        for next in &st.queue {
+        for next in rest.iter() {
             if len + next.len() > COALESCE_MAX {
                 break;
             }
             len += next.len();
             count += 1;
         }
-        if count == 0 {
-            return Poll::Ready(Some(frame));
+        let out = if count == 0 {
+            frame
+        } else {
+            let mut chunk = BytesMut::with_capacity(len);
+            chunk.extend_from_slice(&frame);
+            for next in rest.drain(..count) {
+                chunk.extend_from_slice(&next);
+            }
+            *queued_bytes -= len - frame.len();
+            chunk.freeze()
+        };
+        // Keep the invariant: the oldest waiting frame sits in the slot.
+        *slot = rest.pop_front();
+        if rest.is_empty() {
+            // Drained: an idle connection holds no queue buffer.
+            *queue = None;
         }
-        let mut chunk = BytesMut::with_capacity(len);
-        chunk.extend_from_slice(&frame);
-        for next in st.queue.drain(..count) {
-            chunk.extend_from_slice(&next);
-        }
-        st.queued_bytes -= len - frame.len();
-        Poll::Ready(Some(chunk.freeze()))
+        Ok(Some(out))
     }
 
     /// Frames and bytes waiting in the queue.
     pub(crate) fn queued(&self) -> (usize, usize) {
         let st = self.lock();
-        (st.queue.len(), st.queued_bytes)
+        (st.len(), st.queued_bytes)
     }
 
     pub(crate) async fn closed(&self) {
