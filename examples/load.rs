@@ -17,13 +17,20 @@
 //! Flags (defaults in brackets): `--connections N` [5000], `--rate R` broadcasts per
 //! second [100], `--seconds S` [10], `--bytes B` data bytes per event [100],
 //! `--baseline axum-broadcast` (instead of the hub), server settings:
-//! `--serve axum|hyper` [hyper: hyper's http1 builder with the settings below;
-//! axum: `axum::serve` with its defaults], `--backlog N` [4096], `--nodelay on|off` [on],
+//! `--serve axum|hyper|hyper-fn` [hyper: hyper's http1 builder with the settings below
+//! around the axum `Router`; hyper-fn: the same builder with a plain `service_fn` that
+//! answers `/events` with `Hub::accept_request` (no router, no axum body box), its future
+//! boxed; axum: `axum::serve` with its defaults], `--box-future on|off` [off] (`--serve
+//! hyper`: box the router's future, so the box hyper keeps per connection for the
+//! service's future is one pointer), `--backlog N` [4096], `--nodelay on|off` [on],
 //! `--max-buf-size N` [hyper's default], `--writev on|off|auto` [auto],
 //! `--queue-frames N` (hub queue bound), `--server-threads N` [2],
 //! `--client-threads N` [2], `--connect-concurrency N` handshakes in flight [256],
 //! `--http2` (h2c with prior knowledge; then `--streams-per-conn K` [1] streams share
 //! each TCP connection, and `--h2-max-send-buf N` sets hyper's per-stream send buffer).
+//!
+//! `LOAD_SERVER_WRAPPER="heaptrack"` (any command prefix) runs the server child under a
+//! profiler, e.g. to see where its memory per connection goes.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -63,6 +70,9 @@ enum Mode {
 enum Serve {
     Axum,
     Hyper,
+    /// hyper's http1 builder with a plain `service_fn` (no axum `Router` on the
+    /// `/events` route; the control routes go through the router).
+    HyperFn,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +94,9 @@ struct Opts {
     http2: bool,
     streams_per_conn: usize,
     h2_max_send_buf: Option<usize>,
+    /// `--serve hyper`: box the router's response future (hyper keeps a
+    /// per-connection box sized for the service's future).
+    box_future: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -105,6 +118,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         http2: false,
         streams_per_conn: 1,
         h2_max_send_buf: None,
+        box_future: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -123,8 +137,10 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--serve" => match value()?.as_str() {
                 "axum" => o.serve = Serve::Axum,
                 "hyper" => o.serve = Serve::Hyper,
+                "hyper-fn" => o.serve = Serve::HyperFn,
                 other => return Err(format!("unknown server {other:?}")),
             },
+            "--box-future" => o.box_future = value()? == "on",
             "--backlog" => o.backlog = num(value()?)?.clamp(1, 65_535) as u32,
             "--nodelay" => o.nodelay = value()? == "on",
             "--max-buf-size" => o.max_buf_size = Some(num(value()?)?.max(8192)),
@@ -158,12 +174,14 @@ fn server_args(o: &Opts) -> Vec<String> {
         }
         .into(),
         "--serve".into(),
-        if o.serve == Serve::Axum {
-            "axum"
-        } else {
-            "hyper"
+        match o.serve {
+            Serve::Axum => "axum",
+            Serve::Hyper => "hyper",
+            Serve::HyperFn => "hyper-fn",
         }
         .into(),
+        "--box-future".into(),
+        if o.box_future { "on" } else { "off" }.into(),
         "--backlog".into(),
         o.backlog.to_string(),
         "--nodelay".into(),
@@ -290,7 +308,8 @@ fn run_server(o: Opts) {
             .route("/events", get(events))
             .route("/stats", get(stats))
             .route("/run", post(run))
-            .with_state(app);
+            .with_state(app.clone());
+        let router_app = app;
 
         println!("listening {addr}");
         std::io::stdout().flush().ok();
@@ -303,7 +322,7 @@ fn run_server(o: Opts) {
                 });
                 axum::serve(listener, router).await.expect("serve");
             }
-            Serve::Hyper => loop {
+            Serve::Hyper | Serve::HyperFn => loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -331,12 +350,59 @@ fn run_server(o: Opts) {
                 if let Some(w) = o.writev {
                     builder.writev(w);
                 }
-                tokio::spawn(async move {
-                    let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
-                });
+                let io = TokioIo::new(tcp);
+                match (o.serve, o.box_future) {
+                    (Serve::HyperFn, _) => {
+                        let app = router_app.clone();
+                        let svc = hyper::service::service_fn(move |req| {
+                            serve_fn(app.clone(), svc.clone(), req)
+                        });
+                        tokio::spawn(builder.serve_connection(io, svc));
+                    }
+                    (_, true) => {
+                        let svc = hyper::service::service_fn(move |req| -> BoxFuture {
+                            Box::pin(hyper::service::Service::call(&svc, req))
+                        });
+                        tokio::spawn(builder.serve_connection(io, svc));
+                    }
+                    // Spawned as it is: an `async` block around it would
+                    // hold the builder, the stream and the service besides
+                    // (0.6 KiB more per connection measured, with the
+                    // connection future moved into the block's await state).
+                    _ => drop(tokio::spawn(builder.serve_connection(io, svc))),
+                }
             },
         }
     });
+}
+
+type BoxFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send + 'static>,
+>;
+type FnBody = http_body_util::Either<sse_session::live::SseBody, Body>;
+type FnFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<http::Response<FnBody>, Infallible>> + Send>,
+>;
+
+/// `--serve hyper-fn`: the hub's `/events` straight from hyper (no axum body box, no
+/// router future), everything else through the router. The future is boxed, so the
+/// box hyper keeps per connection for it is one pointer.
+fn serve_fn(
+    app: App,
+    router: hyper_util::service::TowerToHyperService<Router>,
+    req: http::Request<hyper::body::Incoming>,
+) -> FnFuture {
+    use http_body_util::Either;
+    if app.mode == Mode::Hub && req.uri().path() == "/events" {
+        return Box::pin(async move {
+            let accepted = app.hub.accept_request(&req, None).await;
+            Ok(accepted.into_response().map(Either::Left))
+        });
+    }
+    Box::pin(async move {
+        let res = hyper::service::Service::call(&router, req).await?;
+        Ok(res.map(Either::Right))
+    })
 }
 
 async fn events(State(app): State<App>, req: Request) -> Response {
@@ -543,19 +609,27 @@ async fn client(
         let mut dechunk = Dechunk::default();
         let mut parser = Parser::new();
         let mut next_seq = 0u64;
-        let mut body = buf.split_off(head_end);
-        let mut chunk = vec![0u8; 16 * 1024];
+        let rest = buf.len() - head_end;
+        let mut chunk = vec![0u8; rest.max(16 * 1024)];
+        chunk[..rest].copy_from_slice(&buf[head_end..]);
+        let mut n = rest;
+        // Created once, not per read: a fresh `changed()` future per read cost
+        // the client 2-3 % of its CPU.
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
         loop {
+            // Receipt time: when the read returned; every event in it arrived then.
+            let received = now_micros();
+            let data = &chunk[..n];
             let ended = if chunked {
-                dechunk.feed(&body, |data| parser.feed(data))?
+                dechunk.feed(data, |data| parser.feed(data))?
             } else {
-                parser.feed(&body);
+                parser.feed(data);
                 false
             };
-            body.clear();
             while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
                 if let Frame::Event(ev) = frame {
-                    record(&mut r, ev.data(), &mut next_seq);
+                    record(&mut r, ev.data(), &mut next_seq, received);
                 }
             }
             if ended {
@@ -564,15 +638,39 @@ async fn client(
                 r.ended_by_server = true;
                 return Ok(());
             }
-            let n = tokio::select! {
-                n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
-                _ = stop.changed() => return Ok(()),
+            // One `read` per wake-up: a short read means the socket is drained, so
+            // the readiness tokio saw before the read is cleared (by returning
+            // `WouldBlock` from `try_io`) instead of being confirmed by a second
+            // `read` that fails. Data that arrives after that read brings a new
+            // readiness event, which the clear (tied to the old one) leaves alone.
+            n = loop {
+                tokio::select! {
+                    biased;
+                    ready = tcp.readable() => ready.map_err(|e| format!("readable: {e}"))?,
+                    _ = &mut stopped => return Ok(()),
+                }
+                let mut got = None;
+                let res = tcp.try_io(tokio::io::Interest::READABLE, || {
+                    let n = tcp.try_read(&mut chunk)?;
+                    got = Some(n);
+                    if n == chunk.len() {
+                        Ok(())
+                    } else {
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    }
+                });
+                match (got, res) {
+                    (Some(n), _) => break n,
+                    (None, Err(e)) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                        return Err(format!("read: {e}"))
+                    }
+                    (None, _) => {}
+                }
             };
             if n == 0 {
                 r.ended_by_server = true;
                 return Ok(());
             }
-            body.extend_from_slice(&chunk[..n]);
         }
     };
     if let Err(e) = run.await {
@@ -663,9 +761,10 @@ async fn client_h2(
                         return r;
                     }
                 }
+                let received = now_micros();
                 while let Ok(Some(frame)) = parser.next_frame() {
                     if let Frame::Event(ev) = frame {
-                        record(&mut r, ev.data(), &mut next_seq);
+                        record(&mut r, ev.data(), &mut next_seq, received);
                     }
                 }
             }
@@ -688,8 +787,7 @@ async fn client_h2(
     total
 }
 
-fn record(r: &mut ClientResult, data: &str, next_seq: &mut u64) {
-    let now = now_micros();
+fn record(r: &mut ClientResult, data: &str, next_seq: &mut u64, now: u64) {
     let mut fields = data.split(' ');
     let seq: u64 = fields
         .next()
@@ -729,7 +827,19 @@ fn field(s: &str, key: &str) -> u64 {
 
 fn spawn_server(o: &Opts) -> (Child, SocketAddr) {
     let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
+    // `LOAD_SERVER_WRAPPER="heaptrack"` (or any command prefix) runs the server under
+    // a profiler; the profiler's own output lines before `listening` are skipped.
+    let wrapper = std::env::var("LOAD_SERVER_WRAPPER").unwrap_or_default();
+    let mut prefix = wrapper.split_whitespace();
+    let mut cmd = match prefix.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(prefix).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = cmd
         .arg("server")
         .args(server_args(o))
         .stdin(Stdio::piped())
@@ -737,15 +847,23 @@ fn spawn_server(o: &Opts) -> (Child, SocketAddr) {
         .spawn()
         .expect("spawn the server process");
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("server address");
-    let addr = line
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|a| a.parse().ok())
-        .expect("server prints `listening ADDR`");
+    let mut addr = None;
+    for _ in 0..100 {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse().ok());
+        if addr.is_some() {
+            break;
+        }
+    }
+    let addr = addr.expect("server prints `listening ADDR`");
     (child, addr)
 }
 
@@ -852,13 +970,14 @@ fn run_driver(o: Opts) {
     let elapsed_ms = field(&run, "elapsed_ms").max(1);
 
     println!(
-        "mode={} serve={:?} nodelay={} max_buf_size={:?} writev={:?} backlog={} http2={} streams_per_conn={} h2_max_send_buf={:?}",
+        "mode={} serve={:?} box_future={} nodelay={} max_buf_size={:?} writev={:?} backlog={} http2={} streams_per_conn={} h2_max_send_buf={:?}",
         if o.mode == Mode::Hub {
             "hub"
         } else {
             "axum-broadcast"
         },
         o.serve,
+        o.box_future,
         o.nodelay,
         o.max_buf_size,
         o.writev,
