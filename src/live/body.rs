@@ -221,6 +221,8 @@ impl http_body::Body for SseBody {
             if now >= due {
                 this.last_write = Some(now);
                 timer.as_mut().reset(now + interval);
+                // Idle for a whole interval: give back what a burst left.
+                shared.trim();
                 return Poll::Ready(Some(Ok(Frame::data(KEEP_ALIVE))));
             }
             timer.as_mut().reset(due);
@@ -389,6 +391,26 @@ mod tests {
             total += chunk.len();
         }
         assert_eq!(tx.queued(), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_buffer_is_kept_while_busy_and_freed_when_idle() {
+        let (tx, mut body) = open(Some(INTERVAL)).await;
+        let _first = next_data(&mut body).await.unwrap();
+        assert!(!tx.has_queue_buffer(), "one frame at a time needs none");
+        tx.send(Event::new("1")).unwrap();
+        assert!(!tx.has_queue_buffer());
+        tx.send(Event::new("2")).unwrap();
+        assert!(tx.has_queue_buffer(), "a burst");
+        assert_eq!(
+            &next_data(&mut body).await.unwrap()[..],
+            b"data: 1\n\ndata: 2\n\n"
+        );
+        assert!(tx.has_queue_buffer(), "kept while the stream is busy");
+        assert_eq!(next_data(&mut body).await.unwrap(), KEEP_ALIVE);
+        assert!(!tx.has_queue_buffer(), "freed after an idle interval");
+        tx.send(Event::new("3")).unwrap();
+        assert_eq!(&next_data(&mut body).await.unwrap()[..], b"data: 3\n\n");
     }
 
     #[tokio::test]

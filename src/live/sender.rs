@@ -162,6 +162,11 @@ impl Sender {
         self.shared.push(frame, false)
     }
 
+    #[cfg(test)]
+    pub(crate) fn has_queue_buffer(&self) -> bool {
+        self.shared.has_queue_buffer()
+    }
+
     /// For the hub: marks this connection as disconnected for being slow;
     /// `true` the first time only.
     pub(crate) fn mark_kicked(&self) -> bool {

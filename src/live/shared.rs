@@ -121,6 +121,7 @@ struct State {
     slot: Option<Bytes>,
     /// The frames after `slot`, boxed: most connections never have two
     /// frames waiting, and an empty `VecDeque` inline would cost 32 bytes.
+    /// Allocated at the first burst, freed by `trim` when the stream idles.
     #[allow(clippy::box_collection)] // the point: 8 bytes inline instead of 32
     queue: Option<Box<VecDeque<Bytes>>>,
     queued_bytes: usize,
@@ -305,11 +306,25 @@ impl Shared {
         };
         // Keep the invariant: the oldest waiting frame sits in the slot.
         *slot = rest.pop_front();
-        if rest.is_empty() {
-            // Drained: an idle connection holds no queue buffer.
-            *queue = None;
-        }
+        // A drained queue keeps its buffer while the connection is busy (a
+        // client that falls behind now and then would otherwise allocate and
+        // free it over and over); `trim` frees it once the stream is idle.
         Ok(Some(out))
+    }
+
+    /// Frees the overflow queue's buffer if it is empty: called when the
+    /// stream has been idle for the keep-alive interval, so an idle
+    /// connection holds no queue buffer, even after a burst.
+    pub(crate) fn trim(&self) {
+        let mut st = self.lock();
+        if st.queue.as_ref().is_some_and(|q| q.is_empty()) {
+            st.queue = None;
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_queue_buffer(&self) -> bool {
+        self.lock().queue.is_some()
     }
 
     /// Frames and bytes waiting in the queue.
