@@ -644,34 +644,11 @@ async fn client(
                 r.ended_by_server = true;
                 return Ok(());
             }
-            // One `read` per wake-up: a short read means the socket is drained, so
-            // the readiness tokio saw before the read is cleared (by returning
-            // `WouldBlock` from `try_io`) instead of being confirmed by a second
-            // `read` that fails. Data that arrives after that read brings a new
-            // readiness event, which the clear (tied to the old one) leaves alone.
-            n = loop {
-                tokio::select! {
-                    biased;
-                    ready = tcp.readable() => ready.map_err(|e| format!("readable: {e}"))?,
-                    _ = &mut stopped => return Ok(()),
-                }
-                let mut got = None;
-                let res = tcp.try_io(tokio::io::Interest::READABLE, || {
-                    let n = tcp.try_read(&mut chunk)?;
-                    got = Some(n);
-                    if n == chunk.len() {
-                        Ok(())
-                    } else {
-                        Err(std::io::ErrorKind::WouldBlock.into())
-                    }
-                });
-                match (got, res) {
-                    (Some(n), _) => break n,
-                    (None, Err(e)) if e.kind() != std::io::ErrorKind::WouldBlock => {
-                        return Err(format!("read: {e}"))
-                    }
-                    (None, _) => {}
-                }
+            // (tokio clears the socket's readiness itself after a short read, so
+            // this is one `read` per wake-up, not one more that fails.)
+            n = tokio::select! {
+                n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
+                _ = &mut stopped => return Ok(()),
             };
             if n == 0 {
                 r.ended_by_server = true;
