@@ -94,11 +94,12 @@ fn same(a: &str, b: &str) -> bool {
 
 fn ours(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
     let mut p = Parser::new();
-    let mut drain = |p: &mut Parser| {
-        while let Some(frame) = p.next_frame().expect("within limits") {
-            if let Frame::Event(e) = frame {
-                on(e.event_type(), e.last_event_id(), e.data());
-            }
+    let mut drain = |p: &mut Parser| loop {
+        match p.next_frame() {
+            Ok(Some(Frame::Event(e))) => on(e.event_type(), e.last_event_id(), e.data()),
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => panic!("{e}"),
         }
     };
     for c in chunks {
@@ -128,23 +129,30 @@ fn drive<S: Stream>(s: S, mut on: impl FnMut(S::Item)) {
 }
 
 fn sse_stream(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
-    drive(sse_stream::SseByteStream::new(source(chunks)), |item| {
-        let e = item.expect("valid input");
-        if let Some(data) = &e.data {
-            on(
-                e.event.as_deref().unwrap_or("message"),
-                e.id.as_deref().unwrap_or(""),
-                data,
-            );
-        }
-    });
+    drive(
+        sse_stream::SseByteStream::new(source(chunks)),
+        |item| match item {
+            Ok(sse_stream::Sse {
+                data: Some(data),
+                event,
+                id,
+                ..
+            }) => on(
+                event.as_deref().unwrap_or("message"),
+                id.as_deref().unwrap_or(""),
+                &data,
+            ),
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        },
+    );
 }
 
 fn eventsource_stream(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
     use eventsource_stream::Eventsource as _;
-    drive(source(chunks).eventsource(), |item| {
-        let e = item.expect("valid input");
-        on(&e.event, &e.id, &e.data);
+    drive(source(chunks).eventsource(), |item| match item {
+        Ok(e) => on(&e.event, &e.id, &e.data),
+        Err(e) => panic!("{e}"),
     });
 }
 
@@ -154,9 +162,14 @@ fn sse_codec(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
     let mut buf = BytesMut::new();
     for c in chunks {
         buf.extend_from_slice(c);
-        while let Some(ev) = codec.decode(&mut buf).expect("valid input") {
-            if let sse_codec::Event::Message { id, event, data } = ev {
-                on(&event, id.as_deref().unwrap_or(""), &data);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(sse_codec::Event::Message { id, event, data })) => {
+                    on(&event, id.as_deref().unwrap_or(""), &data)
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => panic!("{e}"),
             }
         }
     }

@@ -603,6 +603,7 @@ impl Parser {
                         let mut rest = chunk;
                         rest.advance(i + 1);
                         self.shared = Some(rest);
+                        self.continue_data();
                         return;
                     }
                     let mut cut = i + 1;
@@ -665,6 +666,12 @@ impl Parser {
         self.pos = 0;
         self.scan = 0;
         true
+    }
+
+    /// After `straddling_data_line` switched to the rest of a chunk: take
+    /// the `data:` lines that follow at once, where the chunk is.
+    fn continue_data(&mut self) {
+        self.data_run();
     }
 
     /// Marks the end of the stream. Lines fed before are still returned by
@@ -752,7 +759,29 @@ impl Parser {
     /// # Ok::<(), sse_session::ParseError>(())
     /// ```
     #[must_use = "frames are only produced by calling next_frame until it returns Ok(None)"]
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
+        // The common case (plain lines, no special state) runs inlined in
+        // the caller, so the frame is built where the caller uses it:
+        // returning it from an out-of-line call costs more than parsing a
+        // small event (the caller's wide loads of the returned frame stall
+        // on the callee's narrower stores).
+        if self.spill_state == Spill::None
+            && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
+            && self.scan == self.pos
+            && self.ends.is_empty()
+        {
+            let limit = buf!(self).len();
+            if let Some(frame) = self.fast_lines(limit) {
+                return Ok(Some(frame));
+            }
+        }
+        self.next_frame_slow()
+    }
+
+    /// [`next_frame`](Self::next_frame) beyond the inlined fast path.
+    #[inline(never)]
+    fn next_frame_slow(&mut self) -> Result<Option<Frame>, ParseError> {
         match self.spill_state {
             // Still inside a long data line: everything fed is in `spill`.
             Spill::Open => return Ok(None),
