@@ -41,11 +41,13 @@ pub enum Frame {
 /// A dispatched event, as a browser's `EventSource` delivers it in a
 /// `MessageEvent`: the type, the data and the last event ID.
 ///
-/// The parser builds each event with at most one heap allocation: the data, a
-/// custom type and a short last event ID share one buffer (kept inside the
-/// event itself, with no allocation, when they total 40 bytes or less); the
-/// default type `"message"` is a static string and a long last event ID (over
-/// 128 bytes) is shared between events until it changes.
+/// The parser builds each event with one heap allocation: the data, a custom
+/// type and a short last event ID share one buffer (kept inside the event
+/// itself, with no allocation, when they total 21 bytes or less); the default
+/// type `"message"` is a static string. A long last event ID (over 128 bytes)
+/// is shared between events until it changes, not copied into each, at the
+/// cost of a second allocation per event. The event is 32 bytes, so moving it
+/// (and the [`Frame`] and `Result` around it) is cheap.
 ///
 /// Equality compares the three values, not how they are stored.
 ///
@@ -66,28 +68,42 @@ pub struct MessageEvent {
 }
 
 /// Up to this many bytes of data + type + ID are stored inside the event
-/// itself, without a heap allocation.
-pub(crate) const INLINE_CAP: usize = 40;
+/// itself, without a heap allocation (what fits beside the tag in the
+/// 32 bytes of the other forms).
+pub(crate) const INLINE_CAP: usize = 21;
 
+/// The representation is 32 bytes (as is `Frame`, and the `Result` that
+/// `Parser::next_frame` returns): moving a returned event costs little.
 #[derive(Clone)]
 enum Repr {
-    /// `text` = data ++ event type (empty for the default) ++ last event ID
-    /// (unless `shared_id` holds it).
+    /// `text` = data ++ event type (empty for the default) ++ last event ID.
     Heap {
         text: String,
-        data_end: usize,
-        type_end: usize,
-        shared_id: Option<Arc<str>>,
+        data_end: u32,
+        type_end: u32,
     },
-    /// The same layout, in place (bytes after `len` are unused and may hold
-    /// anything). `bytes[..len]` is valid UTF-8 and both ends
-    /// are char boundaries (checked when stored).
+    /// A long last event ID, shared between events until it changes, or
+    /// offsets over `u32::MAX`: boxed to keep the other forms small.
+    Large(Box<Large>),
+    /// The `Heap` layout, in place (bytes after `len` are unused and may
+    /// hold anything). `bytes[..len]` is valid UTF-8 and both ends are char
+    /// boundaries (checked when stored).
     Inline {
         bytes: [u8; INLINE_CAP],
         data_end: u8,
         type_end: u8,
         len: u8,
     },
+}
+
+/// `text` = data ++ event type ++ (the last event ID, unless `shared_id`
+/// holds it).
+#[derive(Clone)]
+struct Large {
+    text: String,
+    data_end: usize,
+    type_end: usize,
+    shared_id: Option<Arc<str>>,
 }
 
 const DEFAULT_TYPE: &str = "message";
@@ -182,13 +198,24 @@ impl MessageEvent {
     ) -> Self {
         debug_assert!(data_end <= type_end && type_end <= text.len());
         debug_assert!(text.is_char_boundary(data_end) && text.is_char_boundary(type_end));
+        if shared_id.is_none() {
+            if let (Ok(d), Ok(t)) = (u32::try_from(data_end), u32::try_from(type_end)) {
+                return MessageEvent {
+                    repr: Repr::Heap {
+                        text,
+                        data_end: d,
+                        type_end: t,
+                    },
+                };
+            }
+        }
         MessageEvent {
-            repr: Repr::Heap {
+            repr: Repr::Large(Box::new(Large {
                 text,
                 data_end,
                 type_end,
                 shared_id,
-            },
+            })),
         }
     }
 
@@ -217,8 +244,10 @@ impl MessageEvent {
                 text,
                 data_end,
                 type_end,
-                ..
-            } => &text[*data_end..*type_end],
+            } => text
+                .get(*data_end as usize..*type_end as usize)
+                .unwrap_or(""),
+            Repr::Large(large) => &large.text[large.data_end..large.type_end],
             Repr::Inline {
                 bytes,
                 data_end,
@@ -251,7 +280,8 @@ impl MessageEvent {
     #[inline]
     pub fn data(&self) -> &str {
         match &self.repr {
-            Repr::Heap { text, data_end, .. } => &text[..*data_end],
+            Repr::Heap { text, data_end, .. } => text.get(..*data_end as usize).unwrap_or(""),
+            Repr::Large(large) => &large.text[..large.data_end],
             Repr::Inline {
                 bytes, data_end, ..
             } => inline_str(&bytes[..usize::from(*data_end)]),
@@ -278,11 +308,11 @@ impl MessageEvent {
     #[inline]
     pub fn last_event_id(&self) -> &str {
         match &self.repr {
-            Repr::Heap {
-                shared_id: Some(id),
-                ..
-            } => id,
-            Repr::Heap { text, type_end, .. } => &text[*type_end..],
+            Repr::Heap { text, type_end, .. } => text.get(*type_end as usize..).unwrap_or(""),
+            Repr::Large(large) => match &large.shared_id {
+                Some(id) => id,
+                None => &large.text[large.type_end..],
+            },
             Repr::Inline { type_end, len, .. } if type_end == len => "",
             Repr::Inline {
                 bytes,
@@ -308,6 +338,13 @@ impl MessageEvent {
             Repr::Heap {
                 mut text, data_end, ..
             } => {
+                text.truncate(data_end as usize);
+                text
+            }
+            Repr::Large(large) => {
+                let Large {
+                    mut text, data_end, ..
+                } = *large;
                 text.truncate(data_end);
                 text
             }
@@ -425,6 +462,24 @@ mod tests {
         assert!(matches!(inline.repr, Repr::Inline { .. }));
         assert_eq!(inline.event_type(), "message");
         assert_eq!(inline.clone().into_data(), exact);
-        assert!(std::mem::size_of::<MessageEvent>() <= 64);
+        assert_eq!(std::mem::size_of::<MessageEvent>(), 32);
+        assert_eq!(std::mem::size_of::<Frame>(), 32);
+        assert_eq!(
+            std::mem::size_of::<Result<Option<Frame>, crate::ParseError>>(),
+            32
+        );
+    }
+
+    #[test]
+    fn shared_ids_and_large_offsets_use_the_boxed_form() {
+        let id: Arc<str> = Arc::from("i".repeat(200));
+        let shared = MessageEvent::from_parts("dataty".to_owned(), 4, 6, Some(id.clone()));
+        assert!(matches!(shared.repr, Repr::Large(_)));
+        assert_eq!(
+            (shared.data(), shared.event_type(), shared.last_event_id()),
+            ("data", "ty", &*id)
+        );
+        assert_eq!(shared, MessageEvent::new("ty", "data", &id));
+        assert_eq!(shared.into_data(), "data");
     }
 }

@@ -345,7 +345,9 @@ const MAX_SIZE_HINT: usize = 256 * 1024;
 /// straight to the event's own buffer). Parsed bytes are released on the next
 /// feed; the unparsed rest moves amortised O(1) times. Each dispatched event
 /// costs one heap allocation (data, type and a short last event ID
-/// together); a comment costs one if non-empty; a retry none.
+/// together; none for up to 21 bytes; two while the last event ID is over
+/// 128 bytes, which is shared instead of copied); a comment costs one if
+/// non-empty; a retry none.
 pub struct Parser {
     config: ParserConfig,
     /// Fed, not yet released bytes, when they were copied. Lines are parsed
