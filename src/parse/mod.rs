@@ -395,9 +395,9 @@ pub struct Parser {
     event_type: String,
     /// An `event:` line set `event_type` since the last dispatch.
     type_set: bool,
-    /// The last event ID buffer while `id_dirty`; when not, the buffer is
-    /// `last_id` and this holds nothing meaningful.
-    id_buf: String,
+    /// The pending last event ID, as received, while `id_dirty`; when not,
+    /// the buffer is `last_id` and this holds nothing meaningful.
+    id_buf: Vec<u8>,
     /// An `id:` line set `id_buf` since the last dispatch.
     id_dirty: bool,
 
@@ -472,7 +472,7 @@ impl Parser {
             data_len: 0,
             event_type: String::new(),
             type_set: false,
-            id_buf: String::new(),
+            id_buf: Vec::new(),
             id_dirty: false,
             last_id: String::new(),
             last_id_shared: None,
@@ -763,19 +763,30 @@ impl Parser {
     #[must_use = "frames are only produced by calling next_frame until it returns Ok(None)"]
     #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
-        // The common case (plain lines, no special state) runs inlined in
-        // the caller, so the frame is built where the caller uses it:
-        // returning it from an out-of-line call costs more than parsing a
-        // small event (the caller's wide loads of the returned frame stall
-        // on the callee's narrower stores).
+        // The common cases (plain lines, no special state; or only a short
+        // partial line left) run inlined in the caller, so a small event is
+        // built where the caller uses it, and the call per chunk that only
+        // finds the chunk's end is cheap.
         if self.spill_state == Spill::None
             && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
-            && self.scan == self.pos
             && self.ends.is_empty()
         {
             let limit = buf!(self).len();
-            if let Some(frame) = self.fast_lines(limit) {
-                return Ok(Some(frame));
+            if self.scan == self.pos {
+                if let Some(frame) = self.fast_lines(limit) {
+                    return Ok(Some(frame));
+                }
+            }
+            // Everything fed is scanned and the rest is a partial line that
+            // is neither over the limit nor long enough to spill: the slow
+            // path would only return `Ok(None)`.
+            let partial = limit - self.pos;
+            if self.scan == limit
+                && self.queued.is_none()
+                && partial < SPILL_MIN
+                && partial <= self.config.max_line_len
+            {
+                return Ok(None);
             }
         }
         self.next_frame_slow()
@@ -1232,20 +1243,29 @@ impl Parser {
     /// A blank line: dispatch the event.
     #[inline(always)]
     fn dispatch(&mut self) -> Option<Frame> {
+        let type_set = std::mem::replace(&mut self.type_set, false);
+        if let Data::Line { start, end } = self.data {
+            // (Small events are left to the inline path below.)
+            let id_len = if self.id_dirty {
+                self.id_buf.len()
+            } else {
+                self.last_id.len()
+            };
+            if end - start + id_len + usize::from(type_set) * self.event_type.len() > INLINE_CAP {
+                if let Some(event) = self.heap_line_event(start, end, type_set) {
+                    return Some(Frame::Event(event));
+                }
+            }
+        }
         if self.id_dirty {
-            // `id_buf` holds the new ID (received differently from
-            // `last_id`, see `set_id`); afterwards it is stale, which is
-            // fine: it is only read while `id_dirty`.
-            std::mem::swap(&mut self.last_id, &mut self.id_buf);
+            // `id_buf` holds the new ID, as received (see `set_id`).
+            self.last_id.clear();
+            push_decoded(&mut self.last_id, &self.id_buf);
             self.last_id_shared = None;
             self.id_dirty = false;
         }
         let inline_id = self.last_id.len() <= INLINE_ID_MAX;
-        let type_set = std::mem::replace(&mut self.type_set, false);
-        let ty = match self.event_type.as_str() {
-            t if !type_set || t == "message" => "",
-            t => t,
-        };
+        let ty = event_type(&self.event_type, type_set);
         let extra = ty.len() + if inline_id { self.last_id.len() } else { 0 };
         let mut text;
         match self.data {
@@ -1324,6 +1344,60 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// The usual event: one data line, a short last event ID, too big to be
+    /// stored inline. Data, type and ID are copied into the event's buffer
+    /// as received and checked for UTF-8 in one pass (one call, where
+    /// decoding each first took three). `None` if the event is not of this
+    /// kind or not valid UTF-8 (the general path then decodes with
+    /// replacement).
+    #[inline(never)]
+    fn heap_line_event(
+        &mut self,
+        start: usize,
+        end: usize,
+        type_set: bool,
+    ) -> Option<MessageEvent> {
+        let ty = event_type(&self.event_type, type_set);
+        let id: &[u8] = if self.id_dirty {
+            &self.id_buf
+        } else {
+            self.last_id.as_bytes()
+        };
+        let data = &buf!(self)[start..end];
+        let len = data.len() + ty.len() + id.len();
+        if len <= INLINE_CAP || id.len() > INLINE_ID_MAX {
+            return None;
+        }
+        let mut raw = Vec::with_capacity(len);
+        raw.extend_from_slice(data);
+        raw.extend_from_slice(ty.as_bytes());
+        raw.extend_from_slice(id);
+        let text = String::from_utf8(raw).ok()?;
+        let data_end = data.len();
+        let type_end = data_end + ty.len();
+        if self.id_dirty {
+            self.last_id.clear();
+            self.last_id
+                .push_str(text.get(type_end..).unwrap_or_default());
+            self.last_id_shared = None;
+            self.id_dirty = false;
+        }
+        self.data = Data::None;
+        self.data_len = 0;
+        Some(MessageEvent::from_parts(text, data_end, type_end, None))
+    }
+}
+
+/// The type of the event being dispatched, `""` for the default.
+#[inline(always)]
+fn event_type(latest: &str, type_set: bool) -> &str {
+    match latest {
+        t if !type_set || t == "message" => "",
+        t => t,
+    }
+}
+
 /// Parses a whole event stream at once: [`Parser::feed`], [`Parser::finish`],
 /// and every frame. An unfinished last event is discarded.
 ///
@@ -1373,9 +1447,10 @@ fn set_type(event_type: &mut String, value: &[u8]) {
 
 /// An `id:` value (ignored if it has a NUL): sets the last event ID buffer.
 /// The buffer is `last_id` itself while `!id_dirty`; else `id_buf`, which
-/// then differs from `last_id` (as received, at least).
+/// then holds the ID as received (decoded at dispatch), different from
+/// `last_id`.
 #[inline]
-fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool) {
+fn set_id(value: &[u8], last_id: &str, id_buf: &mut Vec<u8>, id_dirty: &mut bool) {
     // No early exit: this compiles to a vector loop for ID-sized values.
     if value.iter().fold(false, |nul, &b| nul | (b == 0)) {
         return;
@@ -1384,7 +1459,7 @@ fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool)
         *id_dirty = false;
     } else {
         id_buf.clear();
-        push_decoded(id_buf, value);
+        id_buf.extend_from_slice(value);
         *id_dirty = true;
     }
 }
