@@ -38,6 +38,19 @@
 //! }
 //! # }
 //! ```
+//!
+//! # Many connections
+//!
+//! Each idle SSE connection costs what the server holds for it. Measured
+//! with 5,000 connections (the crate's `examples/load.rs`, `LOAD.md`):
+//! hyper's HTTP/1.1 connection (`hyper::server::conn::http1::Builder`)
+//! needs about half the memory of hyper-util's `auto` builder (which
+//! `axum::serve` uses), so use `auto` only where HTTP/2 is needed. Spawn the
+//! future of `serve_connection` itself rather than an `async` block that
+//! awaits it (the block's task was 0.6 KiB larger per connection there),
+//! and keep the service small (an `Arc` or a few pointers) with a small or
+//! boxed response future: hyper stores the service, and a box sized for its
+//! future, per connection.
 
 use http::{Request, Response};
 
