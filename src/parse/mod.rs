@@ -1742,6 +1742,30 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_dispatch_falls_back_on_invalid_utf8() {
+        // Events too big to be inline take the one-pass path; invalid UTF-8
+        // in the data or in a pending ID must still be replaced, and the ID
+        // must still become the last event ID.
+        let data = "d".repeat(30);
+        let mut input = Vec::new();
+        input.extend_from_slice(b"event: up\nid: ok\xFF\ndata: ");
+        input.extend_from_slice(data.as_bytes());
+        input.extend_from_slice(b"\n\ndata: \xC3");
+        input.extend_from_slice(data.as_bytes());
+        input.extend_from_slice(b"\n\nid: \xE2\x82\xAC2\ndata: ");
+        input.extend_from_slice(data.as_bytes());
+        input.extend_from_slice(b"\n\n");
+        assert_eq!(
+            events(&input),
+            [
+                ev("up", &data, "ok\u{FFFD}"),
+                ev("message", &format!("\u{FFFD}{data}"), "ok\u{FFFD}"),
+                ev("message", &data, "\u{20AC}2"),
+            ]
+        );
+    }
+
+    #[test]
     fn retry_overflow_ignored() {
         assert_eq!(parse_retry(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_retry(b"18446744073709551616"), None);
