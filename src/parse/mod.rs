@@ -921,6 +921,15 @@ impl Parser {
         loop {
             let start = self.pos;
             let rest = &buf!(self)[start..limit];
+            if rest.first() == Some(&b'\n') {
+                // A blank line (the end of every event): no search.
+                self.pos = start + 1;
+                self.scan = start + 1;
+                if let Some(frame) = self.dispatch() {
+                    return Some(frame);
+                }
+                continue;
+            }
             let Some(i) = find_break(rest) else {
                 self.scan = limit;
                 return None;
