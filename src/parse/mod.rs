@@ -605,7 +605,8 @@ impl Parser {
                         let mut rest = chunk;
                         rest.advance(i + 1);
                         self.shared = Some(rest);
-                        self.continue_data();
+                        // Take the `data:` lines that follow at once.
+                        self.data_run();
                         return;
                     }
                     let mut cut = i + 1;
@@ -668,12 +669,6 @@ impl Parser {
         self.pos = 0;
         self.scan = 0;
         true
-    }
-
-    /// After `straddling_data_line` switched to the rest of a chunk: take
-    /// the `data:` lines that follow at once, where the chunk is.
-    fn continue_data(&mut self) {
-        self.data_run();
     }
 
     /// Marks the end of the stream. Lines fed before are still returned by
@@ -767,10 +762,7 @@ impl Parser {
         // partial line left) run inlined in the caller, so a small event is
         // built where the caller uses it, and the call per chunk that only
         // finds the chunk's end is cheap.
-        if self.spill_state == Spill::None
-            && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
-            && self.ends.is_empty()
-        {
+        if self.plain_state() && self.ends.is_empty() {
             let limit = buf!(self).len();
             if self.scan == self.pos {
                 if let Some(frame) = self.fast_lines(limit) {
@@ -792,6 +784,14 @@ impl Parser {
         self.next_frame_slow()
     }
 
+    /// No special state is pending (long line, CR, BOM, skipping): plain
+    /// lines can be taken by `fast_lines`.
+    #[inline(always)]
+    fn plain_state(&self) -> bool {
+        self.spill_state == Spill::None
+            && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
+    }
+
     /// [`next_frame`](Self::next_frame) beyond the inlined fast path.
     #[inline(never)]
     fn next_frame_slow(&mut self) -> Result<Option<Frame>, ParseError> {
@@ -810,10 +810,7 @@ impl Parser {
                 Some(&end) => end,
                 None => buf!(self).len(),
             };
-            if self.spill_state == Spill::None
-                && !(self.skip_lf | self.bom_pending | self.discard_line | self.skip_event)
-                && self.scan == self.pos
-            {
+            if self.plain_state() && self.scan == self.pos {
                 if let Some(frame) = self.fast_lines(limit) {
                     return Ok(Some(frame));
                 }
@@ -941,6 +938,9 @@ impl Parser {
             }
             let line = &rest[..i];
             match line.first() {
+                // Blank lines were taken above; this arm is not reached.
+                // Without it the loop compiles 3-4 % slower on W4 (folding
+                // the shortcut into this arm was 4 % slower too).
                 None => {
                     self.pos = end + 1;
                     self.scan = end + 1;
