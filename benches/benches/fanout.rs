@@ -120,18 +120,30 @@ where
 
 // ------------------------------------------------------------- the hub
 
+/// The parts of an `EventSource` request for the stream.
+fn event_stream_request() -> axum::http::request::Parts {
+    axum::http::Request::get("/events")
+        .header("accept", "text/event-stream")
+        .body(())
+        .expect("request")
+        .into_parts()
+        .0
+}
+
+/// Polls a new connection's first frame (its `id:`) out, and checks that the
+/// body is then idle with its keep-alive armed.
+fn take_first_frame(body: &mut SseBody, cx: &mut Context<'_>) {
+    assert!(poll_once(body, cx).is_some(), "the first frame (id:)");
+    assert_eq!(poll_once(body, cx), None, "idle, keep-alive armed");
+}
+
 struct HubSide {
     hub: Hub,
     bodies: Vec<SseBody>,
 }
 
 fn hub_side(rt: &tokio::runtime::Runtime, n: usize) -> HubSide {
-    let parts = axum::http::Request::get("/events")
-        .header("accept", "text/event-stream")
-        .body(())
-        .expect("request")
-        .into_parts()
-        .0;
+    let parts = event_stream_request();
     let hub = Hub::new(SessionConfig::default());
     let mut bodies = Vec::with_capacity(n);
     rt.block_on(async {
@@ -142,15 +154,7 @@ fn hub_side(rt: &tokio::runtime::Runtime, n: usize) -> HubSide {
             };
             let (tx, mut body) = conn.into_parts();
             drop(tx); // the hub keeps its own sender
-            assert!(
-                poll_once(&mut body, &mut cx).is_some(),
-                "the first frame (id:)"
-            );
-            assert_eq!(
-                poll_once(&mut body, &mut cx),
-                None,
-                "idle, keep-alive armed"
-            );
+            take_first_frame(&mut body, &mut cx);
             bodies.push(body);
         }
     });
@@ -160,12 +164,7 @@ fn hub_side(rt: &tokio::runtime::Runtime, n: usize) -> HubSide {
 /// The same connections without the hub (a `Sessions` and the senders kept in a
 /// `Vec`): what the live stream costs by itself, to tell it apart from the hub's share.
 fn sessions_side(rt: &tokio::runtime::Runtime, n: usize) -> (Vec<Sender>, Vec<SseBody>) {
-    let parts = axum::http::Request::get("/events")
-        .header("accept", "text/event-stream")
-        .body(())
-        .expect("request")
-        .into_parts()
-        .0;
+    let parts = event_stream_request();
     let sessions = Sessions::new(SessionConfig::default());
     let mut senders = Vec::with_capacity(n);
     let mut bodies = Vec::with_capacity(n);
@@ -176,15 +175,7 @@ fn sessions_side(rt: &tokio::runtime::Runtime, n: usize) -> (Vec<Sender>, Vec<Ss
                 unreachable!("a fresh session is never closed")
             };
             let (tx, mut body) = conn.into_parts();
-            assert!(
-                poll_once(&mut body, &mut cx).is_some(),
-                "the first frame (id:)"
-            );
-            assert_eq!(
-                poll_once(&mut body, &mut cx),
-                None,
-                "idle, keep-alive armed"
-            );
+            take_first_frame(&mut body, &mut cx);
             senders.push(tx);
             bodies.push(body);
         }
