@@ -1,6 +1,9 @@
 //! The public encoding API: validated fields, the builder, and the exact wire
 //! bytes of every encoding rule (WHATWG HTML, "Server-sent events").
 
+#[path = "common/event.rs"]
+mod common_event;
+
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -573,23 +576,7 @@ mod props {
             retry in proptest::option::of(any::<u64>()),
             comments in proptest::collection::vec(text(), 0..3),
         ) -> Event {
-            let mut e = Event::default();
-            if let Some(d) = data {
-                e = e.with_data(d);
-            }
-            if let Some(n) = name {
-                e = e.with_name(EventName::try_from(n).expect("no CR/LF"));
-            }
-            if let Some(i) = id {
-                e = e.with_id(EventId::try_from(i).expect("no CR/LF/NUL"));
-            }
-            if let Some(ms) = retry {
-                e = e.with_retry(RetryDelay::from_millis(ms));
-            }
-            for c in comments {
-                e = e.with_comment(c);
-            }
-            e
+            common_event::assemble(data, name, id, retry, comments)
         }
     }
 

@@ -3,9 +3,12 @@
 //! chunking, several events in a row; and names/IDs that could inject fields
 //! are always rejected.
 
+#[path = "common/event.rs"]
+mod common_event;
+
 use proptest::prelude::*;
 use sse_session::{
-    Comment, Event, EventId, EventName, FieldErrorKind, Frame, MessageEvent, Parser, RetryDelay,
+    Comment, Event, EventId, EventName, FieldErrorKind, Frame, MessageEvent, Parser,
 };
 
 /// Text that stresses the encoder and parser: leading/trailing spaces, every
@@ -52,23 +55,7 @@ fn event() -> impl Strategy<Value = Event> {
         prop::collection::vec(text(), 0..3),
     )
         .prop_map(|(data, name, id, retry, comments)| {
-            let mut e = Event::default();
-            if let Some(d) = data {
-                e = e.with_data(d);
-            }
-            if let Some(n) = name {
-                e = e.with_name(EventName::try_from(n).expect("no CR/LF"));
-            }
-            if let Some(i) = id {
-                e = e.with_id(EventId::try_from(i).expect("no CR/LF/NUL"));
-            }
-            if let Some(r) = retry {
-                e = e.with_retry(RetryDelay::from_millis(r));
-            }
-            for c in comments {
-                e = e.with_comment(c);
-            }
-            e
+            common_event::assemble(data, name, id, retry, comments)
         })
 }
 
