@@ -16,7 +16,10 @@
 //!
 //! Flags (defaults in brackets): `--connections N` [5000], `--rate R` broadcasts per
 //! second [100], `--seconds S` [10], `--bytes B` data bytes per event [100],
-//! `--baseline axum-broadcast` (instead of the hub), server settings:
+//! `--baseline axum-broadcast` (instead of the hub), `--baseline floor` (with `--serve
+//! hyper-fn`: `/events` answers with the SSE headers and a body that never yields, no
+//! session state at all: what hyper and tokio alone hold per idle connection), server
+//! settings:
 //! `--serve axum|hyper|hyper-fn` [hyper: hyper's http1 builder with the settings below
 //! around the axum `Router`; hyper-fn: the same builder with a plain `service_fn` that
 //! answers `/events` with `Hub::accept_request` (no router, no axum body box), its future
@@ -24,7 +27,8 @@
 //! hyper`: box the router's future, so the box hyper keeps per connection for the
 //! service's future is one pointer), `--backlog N` [4096], `--nodelay on|off` [on],
 //! `--max-buf-size N` [hyper's default], `--writev on|off|auto` [auto],
-//! `--queue-frames N` (hub queue bound), `--server-threads N` [2],
+//! `--queue-frames N` (hub queue bound), `--server-threads N` [2; 0: tokio's
+//! current-thread runtime, everything on one thread],
 //! `--client-threads N` [2], `--connect-concurrency N` handshakes in flight [256],
 //! `--http2` (h2c with prior knowledge; then `--streams-per-conn K` [1] streams share
 //! each TCP connection, and `--h2-max-send-buf N` sets hyper's per-stream send buffer).
@@ -64,6 +68,20 @@ use tokio_stream::wrappers::BroadcastStream;
 enum Mode {
     Hub,
     AxumBroadcast,
+    /// `--baseline floor` (with `--serve hyper-fn`): `/events` answers with the
+    /// two SSE headers and a body that never yields, with no session, queue or
+    /// timer: what hyper and tokio alone hold per idle SSE connection.
+    Floor,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Hub => "hub",
+            Mode::AxumBroadcast => "axum-broadcast",
+            Mode::Floor => "floor",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -131,6 +149,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--bytes" => o.bytes = num(value()?)?.clamp(32, 1 << 20),
             "--baseline" => match value()?.as_str() {
                 "axum-broadcast" => o.mode = Mode::AxumBroadcast,
+                "floor" => o.mode = Mode::Floor,
                 "none" | "hub" => o.mode = Mode::Hub,
                 other => return Err(format!("unknown baseline {other:?}")),
             },
@@ -152,7 +171,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 }
             }
             "--queue-frames" => o.queue_frames = Some(num(value()?)?.max(1)),
-            "--server-threads" => o.server_threads = num(value()?)?.clamp(1, 64),
+            "--server-threads" => o.server_threads = num(value()?)?.min(64),
             "--client-threads" => o.client_threads = num(value()?)?.clamp(1, 64),
             "--http2" => o.http2 = true,
             "--streams-per-conn" => o.streams_per_conn = num(value()?)?.clamp(1, 1_000),
@@ -161,18 +180,16 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
+    if o.mode == Mode::Floor && (o.serve != Serve::HyperFn || o.http2) {
+        return Err("--baseline floor needs --serve hyper-fn (HTTP/1.1)".to_owned());
+    }
     Ok(o)
 }
 
 fn server_args(o: &Opts) -> Vec<String> {
     let mut a = vec![
         "--baseline".into(),
-        if o.mode == Mode::Hub {
-            "hub"
-        } else {
-            "axum-broadcast"
-        }
-        .into(),
+        o.mode.name().into(),
         "--serve".into(),
         match o.serve {
             Serve::Axum => "axum",
@@ -235,6 +252,8 @@ struct App {
     hub: Hub,
     tx: broadcast::Sender<String>,
     lagged: Arc<AtomicU64>,
+    /// Streams answered in `Mode::Floor` (never decremented: idle runs only).
+    floor_streams: Arc<AtomicUsize>,
 }
 
 fn rss_kib() -> u64 {
@@ -280,11 +299,19 @@ fn run_server(o: Opts) {
         }
         std::process::exit(0);
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(o.server_threads)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // `--server-threads 0`: tokio's current-thread scheduler (accept loop,
+    // connections and broadcasts on one thread, one unbounded run queue).
+    let rt = if o.server_threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.server_threads)
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
     rt.block_on(async move {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_reuseaddr(true).expect("reuseaddr");
@@ -303,6 +330,7 @@ fn run_server(o: Opts) {
             hub: Hub::new(config),
             tx: broadcast::channel(128).0,
             lagged: Arc::new(AtomicU64::new(0)),
+            floor_streams: Arc::new(AtomicUsize::new(0)),
         };
         let router = Router::new()
             .route("/events", get(events))
@@ -385,7 +413,23 @@ fn run_server(o: Opts) {
 type BoxFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Response, Infallible>> + Send + 'static>,
 >;
-type FnBody = http_body_util::Either<sse_session::live::SseBody, Body>;
+type FnBody =
+    http_body_util::Either<http_body_util::Either<sse_session::live::SseBody, IdleBody>, Body>;
+
+/// `--baseline floor`: a response body that stays open and never yields.
+struct IdleBody;
+
+impl http_body::Body for IdleBody {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
+        std::task::Poll::Pending
+    }
+}
 type FnFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<http::Response<FnBody>, Infallible>> + Send>,
 >;
@@ -402,8 +446,27 @@ fn serve_fn(
     if app.mode == Mode::Hub && req.uri().path() == "/events" {
         return Box::pin(async move {
             let accepted = app.hub.accept_request(&req, None).await;
-            Ok(accepted.into_response().map(Either::Left))
+            Ok(accepted
+                .into_response()
+                .map(|body| Either::Left(Either::Left(body))))
         });
+    }
+    if app.mode == Mode::Floor && req.uri().path() == "/events" {
+        app.floor_streams.fetch_add(1, Ordering::Relaxed);
+        // The header map sized for its two headers (hyper keeps it per
+        // connection), as the hub sizes its own.
+        let mut headers = http::HeaderMap::with_capacity(2);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        let mut res = http::Response::new(Either::Left(Either::Right(IdleBody)));
+        *res.headers_mut() = headers;
+        return Box::pin(ready(Ok(res)));
     }
     Box::pin(async move {
         let res = hyper::service::Service::call(&router, req).await?;
@@ -421,6 +484,8 @@ async fn events(State(app): State<App>, req: Request) -> Response {
                 .into_response()
                 .map(Body::new)
         }
+        // Rejected with any other `--serve` when the options are read.
+        Mode::Floor => http::StatusCode::NOT_FOUND.into_response(),
         Mode::AxumBroadcast => {
             // The usual way: one broadcast receiver per connection
             // (`BroadcastStream`), each event turned into an axum `Event` (and
@@ -446,6 +511,7 @@ async fn stats(State(app): State<App>) -> String {
     let (connections, slow) = match app.mode {
         Mode::Hub => (app.hub.connection_count(), app.hub.stats().slow_disconnects),
         Mode::AxumBroadcast => (app.tx.receiver_count(), 0),
+        Mode::Floor => (app.floor_streams.load(Ordering::Relaxed), 0),
     };
     format!(
         "rss_kib={} cpu_ms={} connections={connections} slow={slow} lagged={}",
@@ -474,6 +540,7 @@ async fn run(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -
         match app.mode {
             Mode::Hub => reached += app.hub.broadcast(&Event::new(data)) as u64,
             Mode::AxumBroadcast => reached += app.tx.send(data).unwrap_or(0) as u64,
+            Mode::Floor => {}
         }
         send_time += t.elapsed();
         sent += 1;
@@ -954,11 +1021,7 @@ fn run_driver(o: Opts) {
 
     println!(
         "mode={} serve={:?} box_future={} nodelay={} max_buf_size={:?} writev={:?} backlog={} http2={} streams_per_conn={} h2_max_send_buf={:?}",
-        if o.mode == Mode::Hub {
-            "hub"
-        } else {
-            "axum-broadcast"
-        },
+        o.mode.name(),
         o.serve,
         o.box_future,
         o.nodelay,
