@@ -17,8 +17,9 @@
 //! Flags (defaults in brackets): `--connections N` [5000], `--rate R` broadcasts per
 //! second [100], `--seconds S` [10], `--bytes B` data bytes per event [100],
 //! `--baseline axum-broadcast` (instead of the hub), `--baseline floor` (with `--serve
-//! hyper-fn`: `/events` answers with the SSE headers and a body that never yields, no
-//! session state at all: what hyper and tokio alone hold per idle connection), server
+//! hyper-fn`: `/events` answers with the SSE headers and one comment frame, then
+//! nothing, with no session state at all: what hyper and tokio alone hold per idle
+//! SSE connection), server
 //! settings:
 //! `--serve axum|hyper|hyper-fn` [hyper: hyper's http1 builder with the settings below
 //! around the axum `Router`; hyper-fn: the same builder with a plain `service_fn` that
@@ -69,8 +70,8 @@ enum Mode {
     Hub,
     AxumBroadcast,
     /// `--baseline floor` (with `--serve hyper-fn`): `/events` answers with the
-    /// two SSE headers and a body that never yields, with no session, queue or
-    /// timer: what hyper and tokio alone hold per idle SSE connection.
+    /// two SSE headers and one comment frame, then nothing, with no session,
+    /// queue or timer: what hyper and tokio alone hold per idle SSE connection.
     Floor,
 }
 
@@ -416,18 +417,26 @@ type BoxFuture = std::pin::Pin<
 type FnBody =
     http_body_util::Either<http_body_util::Either<sse_session::live::SseBody, IdleBody>, Body>;
 
-/// `--baseline floor`: a response body that stays open and never yields.
-struct IdleBody;
+/// `--baseline floor`: a response body that sends one comment frame (as every
+/// SSE stream sends something: hyper allocates its write queue at the first
+/// body chunk) and then stays open without yielding again.
+struct IdleBody {
+    sent: bool,
+}
 
 impl http_body::Body for IdleBody {
     type Data = bytes::Bytes;
     type Error = Infallible;
 
     fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
+        mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Infallible>>> {
-        std::task::Poll::Pending
+        if std::mem::replace(&mut self.sent, true) {
+            return std::task::Poll::Pending;
+        }
+        let frame = http_body::Frame::data(bytes::Bytes::from_static(b":\n\n"));
+        std::task::Poll::Ready(Some(Ok(frame)))
     }
 }
 type FnFuture = std::pin::Pin<
@@ -464,7 +473,7 @@ fn serve_fn(
             http::header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-cache"),
         );
-        let mut res = http::Response::new(Either::Left(Either::Right(IdleBody)));
+        let mut res = http::Response::new(Either::Left(Either::Right(IdleBody { sent: false })));
         *res.headers_mut() = headers;
         return Box::pin(ready(Ok(res)));
     }
