@@ -51,6 +51,21 @@
 //! and keep the service small (an `Arc` or a few pointers) with a small or
 //! boxed response future: hyper stores the service, and a box sized for its
 //! future, per connection.
+//!
+//! A broadcast touches every connection's state twice: the push into its
+//! queue, then its body's poll. On tokio's multi-thread runtime those two
+//! usually run on different cores, so each connection's state moves between
+//! caches on every event, and waking thousands of tasks at once overflows a
+//! worker's local run queue (256 tasks) into the shared one. Measured with
+//! 5,000 connections at 100 broadcasts a second on 2 cores shared with the
+//! client, a current-thread runtime (`tokio::runtime::Builder::new_current_thread`)
+//! cut the 99th-percentile latency from 61–68 ms to 41–45 ms. Give the SSE
+//! server its own current-thread runtime when one core can carry its
+//! traffic; beyond that, measure before choosing.
+//!
+//! hyper itself holds about 10 KiB per idle HTTP/1.1 connection, mostly the
+//! touched pages of its 8 KiB read buffer and 8 KiB write buffer, and its
+//! server builder (unlike its client builder) cannot size the read buffer.
 
 use http::{Request, Response};
 
