@@ -428,12 +428,11 @@ fn first_frame(retry: Option<RetryDelay>, session: &SessionId) -> Bytes {
 /// The exact length of [`first_frame`], without building it.
 fn first_frame_len(retry: Option<RetryDelay>, session: &SessionId) -> usize {
     let retry = retry.map_or(0, |r| {
-        let mut digits = 1;
-        let mut ms = r.as_millis();
-        while ms >= 10 {
-            ms /= 10;
-            digits += 1;
-        }
+        // Decimal digits of the delay (0 has one).
+        let digits = r
+            .as_millis()
+            .checked_ilog10()
+            .map_or(1, |log| log as usize + 1);
         "retry: \n".len() + digits
     });
     retry + "id: \n\n".len() + session.as_str().len()
@@ -670,4 +669,28 @@ pub fn stream_headers(headers: &mut http::HeaderMap) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_frame, first_frame_len};
+    use crate::field::RetryDelay;
+    use crate::session::SessionId;
+
+    #[test]
+    fn first_frame_len_is_the_built_length() {
+        let session = SessionId::try_from("tab-1").unwrap();
+        for ms in [0, 9, 10, 99, 100, 3000, 1_000_000, u64::MAX] {
+            let retry = Some(RetryDelay::from_millis(ms));
+            assert_eq!(
+                first_frame_len(retry, &session),
+                first_frame(retry, &session).len(),
+                "{ms} ms"
+            );
+        }
+        assert_eq!(
+            first_frame_len(None, &session),
+            first_frame(None, &session).len()
+        );
+    }
 }
