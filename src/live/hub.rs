@@ -357,7 +357,7 @@ impl SessionMap {
     }
 
     fn remove(&mut self, at: Slot<'_>) -> Option<SessionEntry> {
-        let entry = if self
+        if self
             .main
             .get(&at.hash)
             .is_some_and(|e| e.session() == at.session)
@@ -371,8 +371,7 @@ impl SessionMap {
             let entry = self.overflow.remove(at.session);
             shrink(&mut self.overflow);
             entry
-        };
-        entry
+        }
     }
 
     fn values(&self) -> impl Iterator<Item = &SessionEntry> {
