@@ -19,8 +19,7 @@
 //! `--baseline axum-broadcast` (instead of the hub), `--baseline floor` (with `--serve
 //! hyper-fn`: `/events` answers with the SSE headers and one comment frame, then
 //! nothing, with no session state at all: what hyper and tokio alone hold per idle
-//! SSE connection), server
-//! settings:
+//! SSE connection), server settings:
 //! `--serve axum|hyper|hyper-fn` [hyper: hyper's http1 builder with the settings below
 //! around the axum `Router`; hyper-fn: the same builder with a plain `service_fn` that
 //! answers `/events` with `Hub::accept_request` (no router, no axum body box), its future
