@@ -117,6 +117,20 @@ fn cases() -> Vec<Case> {
             ],
         )
         .id("\u{FFFD}"),
+        // The stream is decoded before it is split into lines, so a line
+        // break always ends a broken sequence: the bytes of two fields never
+        // join into one character (here data long enough to take the parser's
+        // one-copy path, ending with half a euro sign, and an ID of the rest).
+        case(
+            "invalid_utf8_does_not_join_across_fields",
+            b"id: \xAC\ndata: a long line of event data\xE2\x82\n\n",
+            vec![Frame::Event(MessageEvent::new(
+                "",
+                "a long line of event data\u{FFFD}",
+                "\u{FFFD}",
+            ))],
+        )
+        .id("\u{FFFD}"),
         // wpt format-null-character.any.js
         case("nul_in_data_is_kept", b"data:\x00\n\n\n", vec![ev("\0")]),
         // --- line endings ---

@@ -1385,6 +1385,14 @@ impl Parser {
         let text = String::from_utf8(raw).ok()?;
         let data_end = data.len();
         let type_end = data_end + ty.len();
+        // Valid as a whole is not enough: the ID is still as received, and
+        // its continuation bytes may complete a character the data left
+        // unfinished. Each part is valid on its own exactly when both joins
+        // fall on character boundaries; otherwise the general path decodes
+        // them one by one (each broken end a U+FFFD).
+        if !(text.is_char_boundary(data_end) && text.is_char_boundary(type_end)) {
+            return None;
+        }
         if self.id_dirty {
             self.last_id.clear();
             self.last_id
@@ -1772,6 +1780,28 @@ mod tests {
                 ev("message", &data, "\u{20AC}2"),
             ]
         );
+    }
+
+    #[test]
+    fn data_and_id_are_decoded_apart_even_when_their_bytes_join() {
+        // Data ending with the first bytes of a euro sign, an ID of its last:
+        // the bytes joined are valid UTF-8, but each field is decoded by
+        // itself, so both broken ends become U+FFFD (the fuzzer found this).
+        let data = "d".repeat(30);
+        for (tail, id) in [(&b"\xE2\x82"[..], &b"\xAC"[..]), (b"\xE2", b"\x82\xAC")] {
+            let mut input = b"id: ".to_vec();
+            input.extend_from_slice(id);
+            input.extend_from_slice(b"\ndata: ");
+            input.extend_from_slice(data.as_bytes());
+            input.extend_from_slice(tail);
+            input.extend_from_slice(b"\n\n");
+            let ids = "\u{FFFD}".repeat(id.len());
+            assert_eq!(
+                events(&input),
+                [ev("message", &format!("{data}\u{FFFD}"), &ids)],
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
