@@ -82,15 +82,46 @@ fn stream_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(&b"\xEF\xBB"[..]),
         Just(&b"\xFF"[..]),
         Just(&b"\xE2\x82"[..]),
+        Just(&b"\xAC"[..]),
         Just("\u{e9}\u{2026}".as_bytes()),
         Just(&b"x"[..]),
+        Just(&b"longer than an inline event"[..]),
         Just(&b"7"[..]),
         Just(&b"Data"[..]),
     ];
     prop_oneof![
         3 => prop::collection::vec(piece, 0..40).prop_map(|ps| ps.concat()),
+        2 => field_lines(),
         1 => prop::collection::vec(any::<u8>(), 0..200),
     ]
+}
+
+/// A field value of text, runs longer than an inline event, broken UTF-8
+/// and NUL.
+fn field_value() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(&b"some text longer than an inline event"[..]),
+        Just(&b"\xE2\x82"[..]),
+        Just(&b"\xE2"[..]),
+        Just(&b"\x82\xAC"[..]),
+        Just(&b"\xAC"[..]),
+        Just("\u{e9}".as_bytes()),
+        Just(&b"\0"[..]),
+    ];
+    prop::collection::vec(piece, 0..4).prop_map(|pieces| pieces.concat())
+}
+
+/// Events of a few field lines with values from [`field_value`], so that
+/// the bytes of one field meet those of another in the same event.
+fn field_lines() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop_oneof![Just(&b"data"[..]), Just(&b"id"[..]), Just(&b"event"[..])];
+    let colon = prop_oneof![Just(&b":"[..]), Just(&b": "[..])];
+    let end = prop_oneof![Just(&b"\n"[..]), Just(&b"\r\n"[..]), Just(&b"\r"[..])];
+    let line = (name, colon, field_value(), end)
+        .prop_map(|(name, colon, value, end)| [name, colon, &value, end].concat());
+    let event = prop::collection::vec(line, 1..4)
+        .prop_map(|lines| [lines.concat(), b"\n".to_vec()].concat());
+    prop::collection::vec(event, 0..8).prop_map(|events| events.concat())
 }
 
 /// The documented limit behaviour on top of the spec: a line longer than
@@ -209,6 +240,30 @@ proptest! {
         prop_assert_eq!(frames, expected.frames);
         prop_assert_eq!(whole.1, expected.last_event_id);
         prop_assert_eq!(whole.2, expected.reconnection_time);
+    }
+
+    #[test]
+    fn each_field_is_decoded_on_its_own(
+        lines in prop::collection::vec((0usize..3, field_value()), 1..4),
+        end in prop_oneof![Just("\n"), Just("\r\n"), Just("\r")],
+    ) {
+        // One event of `data`, `id` and `event` lines in any order: the
+        // parser keeps field values as received until the event ends, and
+        // then must decode each value by itself (data ending mid-character
+        // followed by an ID of continuation bytes is two errors, not one
+        // character).
+        let mut input = Vec::new();
+        for (field, value) in &lines {
+            input.extend_from_slice([&b"data:"[..], b"id:", b"event:"][*field]);
+            input.extend_from_slice(value);
+            input.extend_from_slice(end.as_bytes());
+        }
+        input.extend_from_slice(end.as_bytes());
+        let expected = oracle::parse(&input);
+        let whole = run(ParserConfig::default(), &input, &[]);
+        let frames: Vec<Frame> = whole.0.into_iter().map(|i| i.expect("no limit")).collect();
+        prop_assert_eq!(frames, expected.frames);
+        prop_assert_eq!(whole.1, expected.last_event_id);
     }
 
     #[test]
