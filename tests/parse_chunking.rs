@@ -51,6 +51,19 @@ fn run(
     )
 }
 
+/// `default` cases per property, or `PROPTEST_CASES` when set, for a longer
+/// soak: `PROPTEST_CASES=200000 cargo test --release --test parse_chunking`.
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
 /// Cut points from arbitrary numbers.
 fn cuts_for(len: usize, raw: &[usize]) -> Vec<usize> {
     let mut cuts: Vec<usize> = raw.iter().map(|c| c % (len + 1)).collect();
@@ -223,7 +236,7 @@ fn model_with_limits(original: &[u8], max_line: usize, max_event: usize) -> Vec<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn any_split_equals_whole_and_oracle(
@@ -353,7 +366,7 @@ fn long_line_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(cases(500))]
 
     #[test]
     fn long_lines_any_split_equals_whole_and_oracle(
