@@ -1375,7 +1375,13 @@ impl Parser {
         };
         let data = &buf!(self)[start..end];
         let len = data.len() + ty.len() + id.len();
-        if len <= INLINE_CAP || id.len() > INLINE_ID_MAX {
+        // Valid as a whole must mean each part is valid by itself. The type
+        // is a decoded `str`, so it starts a character; the ID is still as
+        // received, and if it starts with a continuation byte it may
+        // complete a character the data left unfinished: the general path
+        // then decodes the parts one by one (each broken end a U+FFFD).
+        let id_continues = id.first().is_some_and(|&b| b & 0xC0 == 0x80);
+        if len <= INLINE_CAP || id.len() > INLINE_ID_MAX || id_continues {
             return None;
         }
         let mut raw = Vec::with_capacity(len);
@@ -1385,14 +1391,6 @@ impl Parser {
         let text = String::from_utf8(raw).ok()?;
         let data_end = data.len();
         let type_end = data_end + ty.len();
-        // Valid as a whole is not enough: the ID is still as received, and
-        // its continuation bytes may complete a character the data left
-        // unfinished. Each part is valid on its own exactly when both joins
-        // fall on character boundaries; otherwise the general path decodes
-        // them one by one (each broken end a U+FFFD).
-        if !(text.is_char_boundary(data_end) && text.is_char_boundary(type_end)) {
-            return None;
-        }
         if self.id_dirty {
             self.last_id.clear();
             self.last_id
