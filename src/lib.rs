@@ -131,6 +131,7 @@
 pub mod event;
 pub mod field;
 pub mod parse;
+mod scan;
 pub mod session;
 
 #[cfg(feature = "live")]
