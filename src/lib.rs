@@ -131,7 +131,6 @@
 pub mod event;
 pub mod field;
 pub mod parse;
-mod scan;
 pub mod session;
 
 #[cfg(feature = "live")]

@@ -53,7 +53,6 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::field::RetryDelay;
-use crate::scan::Finder;
 
 use frame::INLINE_CAP;
 pub use frame::{Comment, Frame, MessageEvent};
@@ -408,8 +407,6 @@ pub struct Parser {
     /// `last_id` as a shared string, made on first need for a long ID.
     last_id_shared: Option<Arc<str>>,
     retry: Option<RetryDelay>,
-    /// The CR/LF searcher for lines longer than a few words, built once.
-    finder: Finder,
 }
 
 impl Default for Parser {
@@ -480,7 +477,6 @@ impl Parser {
             last_id: String::new(),
             last_id_shared: None,
             retry: None,
-            finder: Finder::new(),
         }
     }
 
@@ -601,7 +597,7 @@ impl Parser {
                 // A partial line is pending (and everything before it was
                 // parsed): copy only the rest of that line, and parse the
                 // remainder of the chunk where it is once the line is done.
-                if let Some(i) = find_break(&chunk, &self.finder) {
+                if let Some(i) = find_break(&chunk) {
                     if chunk[i] == b'\n' && self.straddling_data_line(&chunk[..i]) {
                         // Done without a copy into the buffer: parse the
                         // rest of the chunk where it is.
@@ -931,7 +927,7 @@ impl Parser {
                 }
                 continue;
             }
-            let Some(i) = find_break(rest, &self.finder) else {
+            let Some(i) = find_break(rest) else {
                 self.scan = limit;
                 return None;
             };
@@ -977,10 +973,16 @@ impl Parser {
                     self.type_set = true;
                 }
                 Some(b'i') => {
-                    if !self.id_line(start, end) {
+                    let Some(v) = value_offset(line, b"id") else {
                         self.scan = end;
                         return None;
-                    }
+                    };
+                    set_id(
+                        &line[v..],
+                        &self.last_id,
+                        &mut self.id_buf,
+                        &mut self.id_dirty,
+                    );
                 }
                 _ => {
                     self.scan = end;
@@ -990,25 +992,6 @@ impl Parser {
             self.pos = end + 1;
             self.scan = end + 1;
         }
-    }
-
-    /// `fast_lines` for a line `buf[start..end]` starting with `i`: takes an
-    /// `id` field, else returns `false`. Out of line, so that the loop keeps
-    /// fewer values in registers for the lines most streams are made of
-    /// (inlined, it made `data:`-only events 3 % slower in instructions).
-    #[inline(never)]
-    fn id_line(&mut self, start: usize, end: usize) -> bool {
-        let line = &buf!(self)[start..end];
-        let Some(v) = value_offset(line, b"id") else {
-            return false;
-        };
-        set_id(
-            &line[v..],
-            &self.last_id,
-            &mut self.id_buf,
-            &mut self.id_dirty,
-        );
-        true
     }
 
     /// The unterminated line `buf[pos..]` is a long `data` line: move its
@@ -1487,9 +1470,7 @@ fn set_id(value: &[u8], last_id: &str, id_buf: &mut Vec<u8>, id_dirty: &mut bool
     if value.iter().fold(false, |nul, &b| nul | (b == 0)) {
         return;
     }
-    // Usually a new ID: `==` (`memcmp`, which stops at the first
-    // difference) is cheaper here than `same_bytes`' full pass.
-    if last_id.as_bytes() == value {
+    if same_bytes(last_id.as_bytes(), value) {
         *id_dirty = false;
     } else {
         id_buf.clear();
@@ -1513,7 +1494,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// The first CR or LF: eight bytes at a time for the first bytes (most
 /// lines are short), then a vectorised search.
 #[inline]
-fn find_break(hay: &[u8], finder: &Finder) -> Option<usize> {
+fn find_break(hay: &[u8]) -> Option<usize> {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
     const HI: u64 = u64::from_ne_bytes([0x80; 8]);
     const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
@@ -1532,7 +1513,7 @@ fn find_break(hay: &[u8], finder: &Finder) -> Option<usize> {
         }
         at += 8;
         if at == SHORT {
-            return finder.find(&hay[at..]).map(|i| i + at);
+            return memchr::memchr2(b'\n', b'\r', &hay[at..]).map(|i| i + at);
         }
     }
     let tail = words.remainder();
@@ -1756,11 +1737,7 @@ mod tests {
                     })
                     .collect();
                 for from in 0..len.min(10) {
-                    assert_eq!(
-                        find_break(&hay[from..], &Finder::new()),
-                        naive(&hay[from..]),
-                        "{hay:?}"
-                    );
+                    assert_eq!(find_break(&hay[from..]), naive(&hay[from..]), "{hay:?}");
                 }
             }
         }
