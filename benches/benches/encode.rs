@@ -15,38 +15,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use futures_util::stream;
+use sse_session_benches::encoders::{ours_encode_into, ours_events};
 use sse_session_benches::{
     check_wire, count_allocs, noop_cx, record_allocs, selected, workloads, Workload,
 };
 
 use sse_session::event::Event;
-use sse_session::field::{EventId, EventName};
 
 // ------------------------------------------------------------------ ours
-
-fn ours_events(w: &Workload) -> Vec<Event> {
-    w.events
-        .iter()
-        .map(|i| {
-            let mut e = Event::new(i.data.clone());
-            if let Some(n) = i.name {
-                e = e.with_name(EventName::try_from(n).expect("valid name"));
-            }
-            if let Some(id) = &i.id {
-                e = e.with_id(EventId::try_from(id.as_str()).expect("valid id"));
-            }
-            e
-        })
-        .collect()
-}
-
-fn ours_encode_into(events: &[Event], buf: &mut BytesMut) -> usize {
-    buf.clear();
-    for e in events {
-        e.encode_into(buf);
-    }
-    buf.len()
-}
 
 fn ours_to_bytes(events: &[Event]) -> (usize, usize) {
     let mut n = 0;

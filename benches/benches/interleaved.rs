@@ -1,6 +1,6 @@
-//! The parser ratios of issue 2, measured so that a noisy host cannot tilt them:
-//! every contender runs in every round, one after another, and each keeps its best
-//! (fastest) pass.
+//! The parser ratios of issue 2, and the encoder's share of memcpy, measured so that a
+//! noisy host cannot tilt them: every contender runs in every round, one after
+//! another, and each keeps its best (fastest) pass.
 //!
 //! On a shared 2-core VM a criterion group runs each contender for seconds in turn,
 //! and the host's speed changes on that scale: back-to-back criterion runs here put
@@ -11,7 +11,9 @@
 //! contender (so its data is in cache and its allocator warm, as in a criterion
 //! loop), and the order rotates every round.
 //!
-//! Same drivers and the same in-loop check of every event as the `parse` bench.
+//! Same drivers and the same in-loop check of every event as the `parse` bench; the
+//! encoder is timed as in the `encode` bench (`encode_into` one reused buffer,
+//! against one memcpy of the same bytes into a reused buffer).
 //!
 //! ```sh
 //! cargo bench --bench interleaved            # 30 rounds per workload
@@ -21,7 +23,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use sse_session_benches::encoders::{ours_encode_into, ours_events};
 use sse_session_benches::parsers::{
     eventsource_stream, ours, run, sse_codec, sse_stream, Expect, ParseFn,
 };
@@ -122,11 +125,12 @@ fn main() {
             done += 1;
         }
         report(w, &cs, done, &mut checks);
+        encoder(w, rounds, &mut checks);
     }
     if !checks.is_empty() {
         let met = checks.iter().filter(|(ok, _)| *ok).count();
         println!(
-            "\n### Parser targets, interleaved: {met} of {} met\n",
+            "\n### Targets, interleaved: {met} of {} met\n",
             checks.len()
         );
         for (ok, line) in &checks {
@@ -194,6 +198,66 @@ fn report(w: &Workload, cs: &[Contender], rounds: usize, checks: &mut Vec<(bool,
                 .collect::<Vec<_>>()
                 .join("/"),
             spread * 100.0
+        ),
+    ));
+}
+
+/// Ours `encode_into` against memcpy, interleaved the same way; checks the share of
+/// memcpy that issue 2 sets for W2 (50 %) and W3 (80 %).
+fn encoder(w: &Workload, rounds: usize, checks: &mut Vec<(bool, String)>) {
+    let events = ours_events(w);
+    let mut buf = BytesMut::new();
+    ours_encode_into(&events, &mut buf);
+    assert_eq!(&buf[..], &w.wire[..], "ours/encode_into: wire bytes");
+    let mut copy: Vec<u8> = Vec::with_capacity(w.wire.len());
+    let (mut ours, mut limit) = (f64::MAX, f64::MAX);
+    let start = Instant::now();
+    for round in 0..rounds {
+        if start.elapsed() >= BUDGET {
+            break;
+        }
+        let mut time_ours = || {
+            ours_encode_into(&events, &mut buf);
+            let t = Instant::now();
+            assert_eq!(ours_encode_into(black_box(&events), &mut buf), w.wire.len());
+            ours = ours.min(t.elapsed().as_secs_f64());
+        };
+        let mut time_copy = || {
+            let t = Instant::now();
+            copy.clear();
+            copy.extend_from_slice(black_box(&w.wire));
+            assert_eq!(copy.len(), w.wire.len());
+            limit = limit.min(t.elapsed().as_secs_f64());
+        };
+        if round % 2 == 0 {
+            time_ours();
+            time_copy();
+        } else {
+            time_copy();
+            time_ours();
+        }
+    }
+    let mbs = |t: f64| w.wire.len() as f64 / t / 1e6;
+    let share = limit / ours;
+    println!(
+        "\nencoder {}: ours/encode_into {:.0} MB/s, memcpy {:.0} MB/s: {:.1} % of memcpy",
+        w.name,
+        mbs(ours),
+        mbs(limit),
+        share * 100.0
+    );
+    let need = match w.name {
+        "W2" => 0.5,
+        "W3" => 0.8,
+        _ => return,
+    };
+    checks.push((
+        share >= need,
+        format!(
+            "encode {}: ours = {:.1} % of memcpy, target >= {:.0} %",
+            w.name,
+            share * 100.0,
+            need * 100.0
         ),
     ));
 }

@@ -8,6 +8,7 @@
 //! - W3: 100 events of 64 KiB single-line data
 //! - W4: 100,000 `data: x` events
 
+pub mod encoders;
 pub mod parsers;
 
 use std::alloc::{GlobalAlloc, Layout, System};
