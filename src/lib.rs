@@ -84,8 +84,8 @@
 //! Only [`live`] touches tokio (its `sync` and `time` parts), and the
 //! [`hyper`] and [`axum`] modules only translate types. This is the split of
 //! `quinn-proto`/`quinn` and `tungstenite`/`tokio-tungstenite`, and the core
-//! builds with `--no-default-features` on `bytes`, `http`, `memchr` and
-//! `uuid` alone.
+//! builds with `--no-default-features` on `bytes`, `http`, `memchr`,
+//! `simdutf8` (SIMD UTF-8 checks for long event data) and `uuid` alone.
 //!
 //! # Guarantees
 //!
