@@ -1738,6 +1738,62 @@ mod tests {
         }
     }
 
+    /// Data around the sizes where the parser changes its UTF-8 check (SIMD
+    /// from 64 bytes, `LONG_DATA`, `COPY_MAX`), valid and broken at its
+    /// start, middle and end, in one line and in two, whole and in chunks:
+    /// always the lossy decoding of the data, with type and ID intact.
+    #[test]
+    fn long_data_is_decoded_the_same_at_every_size() {
+        for len in [
+            63,
+            64,
+            65,
+            LONG_DATA,
+            LONG_DATA + 1,
+            COPY_MAX,
+            COPY_MAX + 1,
+            40_000,
+        ] {
+            for broken in [None, Some(0), Some(len / 2), Some(len - 1)] {
+                let mut data: Vec<u8> = "é".repeat(len / 2).into_bytes();
+                data.resize(len, b'x');
+                if let Some(at) = broken {
+                    data[at] = 0xFF;
+                }
+                let half = len / 2;
+                for lines in [vec![&data[..]], vec![&data[..half], &data[half..]]] {
+                    let mut wire = b"event: t\nid: \xC3\xA9\n".to_vec();
+                    for line in &lines {
+                        wire.extend_from_slice(b"data: ");
+                        wire.extend_from_slice(line);
+                        wire.push(b'\n');
+                    }
+                    wire.push(b'\n');
+                    let joined = lines
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(l))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    let want = vec![ev("t", &joined, "é")];
+                    assert_eq!(events(&wire), want, "len {len}, broken {broken:?}");
+                    for chunk in [1000, 4096] {
+                        let mut p = Parser::new();
+                        let mut got = Vec::new();
+                        for piece in wire.chunks(chunk) {
+                            p.feed_bytes(Bytes::copy_from_slice(piece));
+                            while let Some(f) = p.next_frame().unwrap() {
+                                if let Frame::Event(e) = f {
+                                    got.push(ev(e.event_type(), e.data(), e.last_event_id()));
+                                }
+                            }
+                        }
+                        assert_eq!(got, want, "len {len}, broken {broken:?}, chunk {chunk}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn spilled_line_over_the_limit() {
         let mut p = Parser::with_config(ParserConfig::default().max_line_len(4000));
