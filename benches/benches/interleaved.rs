@@ -25,17 +25,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use sse_session_benches::encoders::{ours_encode_into, ours_events};
-use sse_session_benches::parsers::{
-    eventsource_stream, ours, run, sse_codec, sse_stream, Expect, ParseFn,
-};
+use sse_session_benches::parsers::{chunk_label, contenders, run, too_slow_whole, Expect, ParseFn};
 use sse_session_benches::{workloads, Workload};
 
-const KIB: usize = 1024;
-const WHOLE: usize = usize::MAX;
 /// Rounds stop early once a workload has taken this long.
 const BUDGET: Duration = Duration::from_secs(40);
 
-struct Contender {
+/// One parser at one chunk size, with its best pass so far.
+struct Run {
     name: &'static str,
     size: usize,
     f: ParseFn,
@@ -43,13 +40,9 @@ struct Contender {
     best: f64,
 }
 
-impl Contender {
+impl Run {
     fn size_label(&self) -> &'static str {
-        match self.size {
-            KIB => "1k",
-            s if s == 4 * KIB => "4k",
-            _ => "whole",
-        }
+        chunk_label(self.size)
     }
 
     fn label(&self) -> String {
@@ -57,33 +50,23 @@ impl Contender {
     }
 }
 
-fn contenders(w: &Workload) -> Vec<Contender> {
+/// Every parser at each of its chunk sizes, as the `parse` bench runs them.
+fn runs(w: &Workload) -> Vec<Run> {
     let mut out = Vec::new();
-    let mut add = |name, f: ParseFn, sizes: &[usize]| {
-        for &size in sizes {
-            out.push(Contender {
-                name,
+    for c in contenders() {
+        for &size in c.sizes {
+            if too_slow_whole(c.name, size, w) {
+                continue;
+            }
+            out.push(Run {
+                name: c.name,
                 size,
-                f,
+                f: c.f,
                 chunks: w.chunks(size),
                 best: f64::MAX,
             });
         }
-    };
-    add("ours", |c, on| ours(c, on), &[KIB, 4 * KIB, WHOLE]);
-    add("sse-stream", |c, on| sse_stream(c, on), &[4 * KIB, WHOLE]);
-    // Quadratic on whole input with many lines (see the `parse` bench).
-    let es_sizes: &[usize] = if w.name == "W3" {
-        &[4 * KIB, WHOLE]
-    } else {
-        &[4 * KIB]
-    };
-    add(
-        "eventsource-stream",
-        |c, on| eventsource_stream(c, on),
-        es_sizes,
-    );
-    add("sse-codec", |c, on| sse_codec(c, on), &[4 * KIB, WHOLE]);
+    }
     out
 }
 
@@ -109,7 +92,7 @@ fn main() {
             continue;
         }
         let x = Expect::new(w);
-        let mut cs = contenders(w);
+        let mut cs = runs(w);
         let start = Instant::now();
         let mut done = 0;
         while done < rounds && start.elapsed() < BUDGET {
@@ -140,8 +123,8 @@ fn main() {
     }
 }
 
-fn report(w: &Workload, cs: &[Contender], rounds: usize, checks: &mut Vec<(bool, String)>) {
-    let mbs = |c: &Contender| w.wire.len() as f64 / c.best / 1e6;
+fn report(w: &Workload, cs: &[Run], rounds: usize, checks: &mut Vec<(bool, String)>) {
+    let mbs = |c: &Run| w.wire.len() as f64 / c.best / 1e6;
     let find = |label: &str| cs.iter().find(|c| c.label() == label);
     println!(
         "\n**{}** (best of {rounds} interleaved rounds, MB/s of wire bytes)\n",
@@ -184,7 +167,7 @@ fn report(w: &Workload, cs: &[Contender], rounds: usize, checks: &mut Vec<(bool,
             ));
         }
     }
-    let ours: Vec<&Contender> = cs.iter().filter(|c| c.name == "ours").collect();
+    let ours: Vec<&Run> = cs.iter().filter(|c| c.name == "ours").collect();
     let fastest = ours.iter().map(|c| c.best).fold(f64::MAX, f64::min);
     let slowest = ours.iter().map(|c| c.best).fold(0.0, f64::max);
     let spread = 1.0 - fastest / slowest;

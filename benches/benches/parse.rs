@@ -17,16 +17,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sse_session_benches::parsers::{
-    collect, eventsource_stream, ours, run, sse_codec, sse_stream, Expect, ParseFn,
+    chunk_label, collect, contenders, run, too_slow_whole, Contender, Expect,
 };
 use sse_session_benches::{
     check_plain, count_allocs, record_allocs, selected, workloads, Workload,
 };
 
 // ------------------------------------------------------------------ benches
-
-const KIB: usize = 1024;
-const WHOLE: usize = usize::MAX;
 
 fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     let group_name = format!("parse/{}", w.name);
@@ -35,40 +32,20 @@ fn bench_workload(c: &mut Criterion, w: &'static Workload) {
     let x = Expect::new(w);
     let n = w.events.len();
 
-    let parsers: [(&str, ParseFn, bool, &[usize]); 4] = [
-        ("ours", |c, on| ours(c, on), true, &[KIB, 4 * KIB, WHOLE]),
-        (
-            "sse-stream",
-            |c, on| sse_stream(c, on),
-            false,
-            &[4 * KIB, WHOLE],
-        ),
-        (
-            "eventsource-stream",
-            |c, on| eventsource_stream(c, on),
-            true,
-            &[4 * KIB, WHOLE],
-        ),
-        (
-            "sse-codec",
-            |c, on| sse_codec(c, on),
-            true,
-            &[4 * KIB, WHOLE],
-        ),
-    ];
-    for (name, f, inherits_id, sizes) in parsers {
+    for Contender {
+        name,
+        f,
+        inherits_id,
+        sizes,
+    } in contenders()
+    {
         for &size in sizes {
-            let label = match size {
-                KIB => "1k",
-                s if s == 4 * KIB => "4k",
-                _ => "whole",
-            };
-            let id = format!("{name}/{label}");
+            let id = format!("{name}/{}", chunk_label(size));
             if !selected(&format!("{group_name}/{id}")) {
                 continue;
             }
             let chunks = w.chunks(size);
-            if name == "eventsource-stream" && size == WHOLE && w.name != "W3" {
+            if too_slow_whole(name, size, w) {
                 if w.name == "W1" {
                     let t = Instant::now();
                     run(f, &chunks, &x, &id);

@@ -162,6 +162,65 @@ pub fn sse_codec(chunks: &[Bytes], mut on: impl FnMut(&str, &str, &str)) {
 
 pub type ParseFn = fn(&[Bytes], &mut dyn FnMut(&str, &str, &str));
 
+/// Chunk sizes the parsers are fed: 1 KiB, 4 KiB, and the whole input at once.
+pub const KIB: usize = 1024;
+pub const WHOLE: usize = usize::MAX;
+
+/// How a chunk size is named in bench ids: `1k`, `4k`, `whole`.
+pub fn chunk_label(size: usize) -> &'static str {
+    match size {
+        KIB => "1k",
+        s if s == 4 * KIB => "4k",
+        _ => "whole",
+    }
+}
+
+/// A contender: its name, driver, whether it carries the last event ID over to
+/// events without an `id:` line (for the full output check), and its chunk sizes.
+pub struct Contender {
+    pub name: &'static str,
+    pub f: ParseFn,
+    pub inherits_id: bool,
+    pub sizes: &'static [usize],
+}
+
+/// Every parser the benches run, in table order.
+pub fn contenders() -> [Contender; 4] {
+    [
+        Contender {
+            name: "ours",
+            f: |c, on| ours(c, on),
+            inherits_id: true,
+            sizes: &[KIB, 4 * KIB, WHOLE],
+        },
+        Contender {
+            name: "sse-stream",
+            f: |c, on| sse_stream(c, on),
+            inherits_id: false,
+            sizes: &[4 * KIB, WHOLE],
+        },
+        Contender {
+            name: "eventsource-stream",
+            f: |c, on| eventsource_stream(c, on),
+            inherits_id: true,
+            sizes: &[4 * KIB, WHOLE],
+        },
+        Contender {
+            name: "sse-codec",
+            f: |c, on| sse_codec(c, on),
+            inherits_id: true,
+            sizes: &[4 * KIB, WHOLE],
+        },
+    ]
+}
+
+/// eventsource-stream copies the rest of its buffer after every line
+/// (`String::split_off`): on whole input with many lines one pass takes seconds
+/// (quadratic), so it is fed whole only on W3 (one line per event).
+pub fn too_slow_whole(name: &str, size: usize, w: &Workload) -> bool {
+    name == "eventsource-stream" && size == WHOLE && w.name != "W3"
+}
+
 pub fn run(f: ParseFn, chunks: &[Bytes], x: &Expect, who: &str) {
     let mut i = 0;
     f(chunks, &mut |ty, id, data| {
