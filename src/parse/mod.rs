@@ -45,6 +45,7 @@
 mod frame;
 #[cfg(feature = "stream")]
 mod stream;
+mod utf8;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -59,6 +60,7 @@ pub use frame::{Comment, Frame, MessageEvent};
 #[cfg(feature = "stream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 pub use stream::{BodyData, FrameStream, FrameStreamError};
+use utf8::PieceDecoder;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -267,16 +269,23 @@ enum Data {
     Line { start: usize, end: usize },
     /// In `Parser::acc` as raw bytes, lines joined with `\n`: two or more
     /// lines, a line whose buffer `feed_bytes` moved on from, or a long
-    /// line received through `Parser::spill`. Decoded once, at dispatch
-    /// (LF is ASCII and never inside a multi-byte sequence, so decoding the
-    /// joined bytes equals joining the decoded lines).
+    /// line received through `Parser::spill` after another line. Decoded
+    /// once, at dispatch (LF is ASCII and never inside a multi-byte
+    /// sequence, so decoding the joined bytes equals joining the decoded
+    /// lines; a spilled line's value is already decoded, and decoding it
+    /// again changes nothing).
     Acc,
+    /// In `Parser::text`, decoded: the event's data so far is one or more
+    /// long lines received through `Parser::spill`, each decoded as it
+    /// arrived. A later short line moves it to `acc` (as `Acc`).
+    Text,
 }
 
 /// A long `data` line skips the line buffer: once its unterminated part is
 /// `SPILL_MIN` bytes, its value moves to `Parser::spill` and later chunks are
-/// appended there directly; at its end the value joins the event's data
-/// in `acc` (see `COPY_MAX` for what dispatch does with it).
+/// decoded and appended there directly; at its end the value becomes the
+/// event's data (`Data::Text`) or joins it (see `COPY_MAX` for what
+/// dispatch does with it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Spill {
     /// Not in use.
@@ -293,7 +302,8 @@ const SPILL_MIN: usize = 2048;
 /// Single-line data longer than this skips `heap_line_event` (see there).
 const LONG_DATA: usize = 1024;
 /// Gathered data up to this size is copied into the event (after a SIMD
-/// check) and `acc` kept; longer data hands `acc` itself to the event.
+/// check for `acc`) and the buffer kept; longer data hands the buffer
+/// itself to the event.
 const COPY_MAX: usize = 16 * 1024;
 /// Buffers for multi-line and long events are pre-sized from the previous
 /// one, up to this size.
@@ -347,16 +357,16 @@ const MAX_SIZE_HINT: usize = 256 * 1024;
 /// for long lines), however the input is chunked, and copied at most once
 /// into the parser's buffer (not at all for a `feed_bytes` chunk that starts
 /// a line, or for the continuation of a long `data:` line, which goes
-/// straight to a data buffer). Data of several lines, or of a long line,
-/// gathers in that data buffer: over 16 KiB it becomes the event's text as
-/// it is; up to 16 KiB it is copied into the event and the buffer kept for
-/// the next one (a SIMD UTF-8 check and a short copy are faster than
-/// checking in place). Parsed bytes are released on the next feed; the
-/// unparsed rest moves amortised O(1) times. Each dispatched event
-/// costs one heap allocation (data, type and a short last event ID
-/// together; none for up to 21 bytes; two while the last event ID is over
-/// 128 bytes, which is shared instead of copied); a comment costs one if
-/// non-empty; a retry none.
+/// straight to a data buffer, checked for UTF-8 piece by piece as it
+/// arrives). Data of several lines, or of a long line, gathers in that data
+/// buffer: over 16 KiB it becomes the event's text as it is; up to 16 KiB
+/// it is copied into the event and the buffer kept for the next one (a
+/// SIMD UTF-8 check and a short copy are faster than checking in place).
+/// Parsed bytes are released on the next feed; the unparsed rest moves
+/// amortised O(1) times. Each dispatched event costs one heap allocation
+/// (data, type and a short last event ID together; none for up to 21 bytes;
+/// two while the last event ID is over 128 bytes, which is shared instead of
+/// copied); a comment costs one if non-empty; a retry none.
 pub struct Parser {
     config: ParserConfig,
     /// Fed, not yet released bytes, when they were copied. Lines are parsed
@@ -384,8 +394,13 @@ pub struct Parser {
     skip_event: bool,
     /// A long `data` line being received straight into `spill`.
     spill_state: Spill,
-    /// The value of a long `data` line (see `Spill`), raw bytes.
-    spill: Vec<u8>,
+    /// The value of a long `data` line (see `Spill`), decoded as it arrives.
+    spill: String,
+    /// Decodes the pieces of the spilled line (holds a character split
+    /// between two of them).
+    spill_utf8: PieceDecoder,
+    /// Bytes of the spilled value as received (for the limits).
+    spill_len: usize,
     /// Bytes of the spilled line before its value (`data:` or `data: `).
     spill_prefix: usize,
     /// Capacity of the last `acc`/`spill` buffer handed to an event, to size
@@ -397,6 +412,8 @@ pub struct Parser {
     /// Raw data when `data == Data::Acc`; copied into the event at dispatch,
     /// or handed to it when over `COPY_MAX`.
     acc: Vec<u8>,
+    /// Decoded data when `data == Data::Text`; the same.
+    text: String,
     /// Received size of the data so far (for `max_event_len`).
     data_len: usize,
     /// The latest decoded `event:` value, kept across events so that a
@@ -474,11 +491,14 @@ impl Parser {
             discard_line: false,
             skip_event: false,
             spill_state: Spill::None,
-            spill: Vec::new(),
+            spill: String::new(),
+            spill_utf8: PieceDecoder::default(),
+            spill_len: 0,
             spill_prefix: 0,
             capacity_hint: 0,
             data: Data::None,
             acc: Vec::new(),
+            text: String::new(),
             data_len: 0,
             event_type: String::new(),
             type_set: false,
@@ -556,18 +576,21 @@ impl Parser {
 
     /// The long data line in `spill` continues in `chunk`: append up to its
     /// line break; return the rest (from the line break on) for the buffer.
+    #[inline(never)]
     fn feed_spill<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
         let line_break = memchr::memchr2(b'\n', b'\r', chunk);
         let take = line_break.unwrap_or(chunk.len());
-        if self.spill_prefix + self.spill.len() + take > self.config.max_line_len {
+        if self.spill_prefix + self.spill_len + take > self.config.max_line_len {
             // `next_frame` reports the error, then drops the rest of the line.
             self.spill_state = Spill::Overflow;
-            self.spill.clear();
+            self.clear_spill();
             return chunk;
         }
-        self.spill.extend_from_slice(&chunk[..take]);
+        self.spill_utf8.push(&mut self.spill, &chunk[..take]);
+        self.spill_len += take;
         match line_break {
             Some(_) => {
+                self.spill_utf8.finish(&mut self.spill);
                 self.spill_state = Spill::Closed;
                 &chunk[take..]
             }
@@ -704,7 +727,7 @@ impl Parser {
         if self.spill_state == Spill::Open {
             // An unterminated last line is discarded.
             self.spill_state = Spill::None;
-            self.spill.clear();
+            self.clear_spill();
         }
         let len = buf!(self).len();
         if self.ends.back() != Some(&len) {
@@ -1015,9 +1038,11 @@ impl Parser {
             return;
         };
         self.spill.clear();
+        self.spill_utf8.reset();
         self.spill
             .reserve(self.capacity_hint.min(MAX_SIZE_HINT).max(partial.len()));
-        self.spill.extend_from_slice(&partial[offset..]);
+        self.spill_utf8.push(&mut self.spill, &partial[offset..]);
+        self.spill_len = partial.len() - offset;
         self.spill_prefix = offset;
         self.spill_state = Spill::Open;
         self.pos = buf!(self).len();
@@ -1034,32 +1059,43 @@ impl Parser {
     /// The long data line in `spill` has ended.
     fn spilled_data_line(&mut self) -> Result<Option<Frame>, ParseError> {
         let separator = usize::from(self.data != Data::None);
-        let len = self.data_len + separator + self.spill.len();
+        let len = self.data_len + separator + self.spill_len;
         if len > self.config.max_event_len {
-            self.spill.clear();
+            self.clear_spill();
             return Err(self.limit_error(ParseErrorKind::EventTooLarge));
         }
         self.data_len = len;
         match self.data {
             Data::None => {
-                // The spilled value becomes the data as it is (no copy).
-                std::mem::swap(&mut self.acc, &mut self.spill);
-                self.data = Data::Acc;
+                // The decoded value becomes the data as it is (no copy).
+                std::mem::swap(&mut self.text, &mut self.spill);
+                self.data = Data::Text;
+            }
+            Data::Text => {
+                self.text.push('\n');
+                self.text.push_str(&self.spill);
             }
             Data::Line { start, end } => {
                 self.start_acc();
                 self.acc.extend_from_slice(&buf!(self)[start..end]);
                 self.acc.push(b'\n');
-                self.acc.extend_from_slice(&self.spill);
+                self.acc.extend_from_slice(self.spill.as_bytes());
                 self.data = Data::Acc;
             }
             Data::Acc => {
                 self.acc.push(b'\n');
-                self.acc.extend_from_slice(&self.spill);
+                self.acc.extend_from_slice(self.spill.as_bytes());
             }
         }
-        self.spill.clear();
+        self.clear_spill();
         Ok(None)
+    }
+
+    /// Empties the spill buffer (keeping its allocation).
+    fn clear_spill(&mut self) {
+        self.spill.clear();
+        self.spill_utf8.reset();
+        self.spill_len = 0;
     }
 
     /// Drops bytes that were parsed (keeping a pending single data line) so
@@ -1117,9 +1153,10 @@ impl Parser {
         if self.spill_state != Spill::Overflow {
             self.spill_state = Spill::None;
         }
-        self.spill.clear();
+        self.clear_spill();
         self.data = Data::None;
         self.acc.clear();
+        self.text.clear();
         self.data_len = 0;
         self.type_set = false;
         // The pending `id:` (if any) is dropped: the buffer is `last_id`
@@ -1191,6 +1228,15 @@ impl Parser {
                 self.start_acc();
                 self.acc
                     .extend_from_slice(&buf!(self)[first_start..first_end]);
+                self.acc.push(b'\n');
+                self.acc.extend_from_slice(&buf!(self)[start..end]);
+                self.data = Data::Acc;
+                self.data_run();
+            }
+            Data::Text => {
+                // Decoded long lines, then a short one: go on as raw bytes
+                // (the decoded part decodes to itself).
+                self.acc = std::mem::take(&mut self.text).into_bytes();
                 self.acc.push(b'\n');
                 self.acc.extend_from_slice(&buf!(self)[start..end]);
                 self.data = Data::Acc;
@@ -1346,6 +1392,11 @@ impl Parser {
                 }
                 text.reserve(extra);
             }
+            Data::Text => {
+                self.data = Data::None;
+                self.data_len = 0;
+                text = take_text(&mut self.text, &mut self.capacity_hint, extra);
+            }
         }
         let data_end = text.len();
         text.push_str(ty);
@@ -1419,6 +1470,29 @@ impl Parser {
         self.data_len = 0;
         Some(MessageEvent::from_parts(text, data_end, type_end, None))
     }
+}
+
+/// The data of `Data::Text` (long lines, already decoded) as the start of
+/// the event's text, with room for `extra` more bytes. (Out of line:
+/// `dispatch` is inlined into the loops for small events.)
+#[inline(never)]
+fn take_text(data: &mut String, capacity_hint: &mut usize, extra: usize) -> String {
+    let need = data.len() + extra;
+    let mut text = if data.len() > COPY_MAX && data.capacity() <= 2 * need {
+        // The buffer becomes the event's text (no check, no copy).
+        let text = std::mem::take(data);
+        *capacity_hint = text.capacity();
+        text
+    } else {
+        // Copied, so that an event keeps no buffer much larger than itself
+        // (the spill buffer is sized from earlier events).
+        let mut text = String::with_capacity(need);
+        text.push_str(data);
+        data.clear();
+        text
+    };
+    text.reserve(extra);
+    text
 }
 
 /// The type of the event being dispatched, `""` for the default.
@@ -1707,7 +1781,7 @@ mod tests {
         assert_eq!(e.last_event_id(), "5");
         assert_eq!(p.next_frame(), Ok(None));
         assert!(
-            p.acc.capacity() >= 6001,
+            p.text.capacity() >= 6001,
             "a buffer this size is kept for the next long line"
         );
     }
@@ -1728,7 +1802,7 @@ mod tests {
             };
             assert_eq!(e.data().len(), big);
             assert_eq!(p.next_frame(), Ok(None));
-            assert_eq!(p.acc.capacity(), 0, "the buffer went to the event");
+            assert_eq!(p.text.capacity(), 0, "the buffer went to the event");
             assert!(p.capacity_hint >= big, "the next one is sized like it");
         }
     }
@@ -1787,6 +1861,81 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Long lines take the spill path when chunked, where each piece is
+    /// decoded as it arrives: characters split at every offset by the chunk
+    /// boundaries, broken sequences, and a spilled line before, after and
+    /// between short lines all decode as the lines would by themselves.
+    #[test]
+    fn spilled_lines_decode_like_the_whole() {
+        let mut long = Vec::new();
+        while long.len() < 3 * SPILL_MIN {
+            long.extend_from_slice("aé€😀".as_bytes());
+            if long.len() % 7 == 0 {
+                long.extend_from_slice(b"\xFF\xE2\x82");
+            }
+        }
+        let short: &[u8] = b"s\xC3\xA9";
+        let shapes: [&[&[u8]]; 6] = [
+            &[&long],
+            &[&long, &long],
+            &[&long, short],
+            &[short, &long],
+            &[&long, short, &long],
+            &[&long[..SPILL_MIN + 1], &long[1..]],
+        ];
+        for lines in shapes {
+            let mut wire = b"id: 1\n".to_vec();
+            for line in lines {
+                wire.extend_from_slice(b"data: ");
+                wire.extend_from_slice(line);
+                wire.push(b'\n');
+            }
+            wire.extend_from_slice(b"\ndata: after\n\n");
+            let joined = lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let want = vec![ev("message", &joined, "1"), ev("message", "after", "1")];
+            assert_eq!(events(&wire), want);
+            for chunk in (1000..1010).chain([4096]) {
+                let mut p = Parser::new();
+                let mut got = Vec::new();
+                for piece in wire.chunks(chunk) {
+                    p.feed(piece);
+                    while let Some(f) = p.next_frame().unwrap() {
+                        if let Frame::Event(e) = f {
+                            got.push(ev(e.event_type(), e.data(), e.last_event_id()));
+                        }
+                    }
+                }
+                assert_eq!(got, want, "{} lines, chunk {chunk}", lines.len());
+            }
+        }
+    }
+
+    /// The limits count a spilled line as received, not as decoded (an
+    /// invalid byte decodes to three).
+    #[test]
+    fn spilled_line_limits_count_received_bytes() {
+        let len = 3 * SPILL_MIN;
+        let config = ParserConfig::default()
+            .max_line_len(len + 6)
+            .max_event_len(len);
+        let mut p = Parser::with_config(config);
+        p.feed(b"data: ");
+        for piece in vec![0xFF; len].chunks(1000) {
+            p.feed(piece);
+            assert_eq!(p.next_frame(), Ok(None));
+        }
+        assert_eq!(p.spill_state, Spill::Open);
+        p.feed(b"\n\n");
+        let Ok(Some(Frame::Event(e))) = p.next_frame() else {
+            panic!("expected an event")
+        };
+        assert_eq!(e.data(), "\u{FFFD}".repeat(len));
     }
 
     #[test]
