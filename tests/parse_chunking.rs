@@ -345,7 +345,8 @@ proptest! {
 }
 
 /// Streams with long lines (over the parser's internal 2 KiB threshold for
-/// receiving a long `data` line straight into its own buffer).
+/// receiving a long `data` line straight into its own buffer, and over the
+/// 16 KiB from which it decodes a line in pieces).
 fn long_line_bytes() -> impl Strategy<Value = Vec<u8>> {
     let blob = |n: usize, b: u8| vec![b; n];
     let piece = prop_oneof![
@@ -362,8 +363,12 @@ fn long_line_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\xE2\x82".to_vec()),
         Just("\u{2026}".as_bytes().to_vec()),
         (1usize..5000).prop_map(move |n| blob(n, b'a')),
+        // Characters of every width, to be cut by the chunks and by the
+        // parser's own pieces (long data is decoded 8 KiB at a time).
+        (1usize..700).prop_map(|n| "\u{e9}\u{20ac}\u{1f600}x".repeat(n).into_bytes()),
         Just(blob(2047, b'b')),
         Just(blob(2048, b'c')),
+        Just(blob(16 * 1024 + 1, b'd')),
     ];
     prop::collection::vec(piece, 0..16).prop_map(|ps| ps.concat())
 }
