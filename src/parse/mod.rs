@@ -1833,6 +1833,29 @@ mod tests {
         }
     }
 
+    /// A long line after a much longer one: its spill buffer was sized for
+    /// the first, so the event gets a copy and the parser keeps the buffer.
+    #[test]
+    fn oversized_buffer_is_kept_not_handed_over() {
+        let mut p = Parser::new();
+        for (round, len) in [(0, 200 * 1024), (1, COPY_MAX + 100)] {
+            p.feed(b"data: ");
+            for piece in vec![b'y'; len].chunks(4096) {
+                p.feed(piece);
+                assert_eq!(p.next_frame(), Ok(None));
+            }
+            p.feed(b"\n\n");
+            let Ok(Some(Frame::Event(e))) = p.next_frame() else {
+                panic!("expected an event in round {round}")
+            };
+            assert_eq!(e.data().len(), len);
+        }
+        assert!(
+            p.text.capacity() >= 200 * 1024,
+            "the big buffer stays with the parser"
+        );
+    }
+
     /// Data around the sizes where the parser changes its UTF-8 check (SIMD
     /// from 64 bytes, `LONG_DATA`, `COPY_MAX`), valid and broken at its
     /// start, middle and end, in one line and in two, whole and in chunks:
