@@ -1356,18 +1356,14 @@ impl Parser {
                         }
                     }
                 }
-                if end - start > PIECEWISE_MIN {
-                    text = decode_long(&buf[start..end], extra);
-                } else {
-                    let decoded = decode_cow(&buf[start..end]);
-                    if inline_id {
-                        if let Some(event) = MessageEvent::inline(&decoded, ty, &self.last_id) {
-                            return Some(Frame::Event(event));
-                        }
+                let data = &buf[start..end];
+                if inline_id && data.len() <= INLINE_CAP {
+                    let decoded = decode_cow(data);
+                    if let Some(event) = MessageEvent::inline(&decoded, ty, &self.last_id) {
+                        return Some(Frame::Event(event));
                     }
-                    text = String::with_capacity(decoded.len() + extra);
-                    text.push_str(&decoded);
                 }
+                text = decode_line(data, extra);
             }
             Data::Acc => {
                 self.data = Data::None;
@@ -1483,11 +1479,23 @@ const PIECE: usize = 8192;
 /// Over this size, single-line data is decoded with `decode_long`.
 const PIECEWISE_MIN: usize = 16 * 1024;
 
+/// One line's data, decoded into a new `String` with room for `extra` more
+/// bytes. (Out of line: `dispatch` is inlined into the loops for small
+/// events, which this is not.)
+#[inline(never)]
+fn decode_line(data: &[u8], extra: usize) -> String {
+    if data.len() > PIECEWISE_MIN {
+        return decode_long(data, extra);
+    }
+    let decoded = decode_cow(data);
+    let mut text = String::with_capacity(decoded.len() + extra);
+    text.push_str(&decoded);
+    text
+}
+
 /// Long data, decoded into a new `String` with room for `extra` more bytes,
 /// piece by piece: each piece is checked and then copied while it is still
 /// in L1 (one check of the whole, then one copy, read it twice from L2).
-#[cold]
-#[inline(never)]
 fn decode_long(data: &[u8], extra: usize) -> String {
     let mut text = String::with_capacity(data.len() + extra);
     let mut decoder = PieceDecoder::default();
