@@ -1743,6 +1743,44 @@ mod tests {
         (t.into(), d.into(), i.into())
     }
 
+    /// The events of `input` fed in chunks of `size` bytes (as `Bytes`, or
+    /// through `feed`), drained after each.
+    fn events_chunked(input: &[u8], size: usize, as_bytes: bool) -> Vec<(String, String, String)> {
+        let mut p = Parser::new();
+        let mut got = Vec::new();
+        for piece in input.chunks(size) {
+            if as_bytes {
+                p.feed_bytes(Bytes::copy_from_slice(piece));
+            } else {
+                p.feed(piece);
+            }
+            while let Some(f) = p.next_frame().unwrap() {
+                if let Frame::Event(e) = f {
+                    got.push(ev(e.event_type(), e.data(), e.last_event_id()));
+                }
+            }
+        }
+        got
+    }
+
+    /// `head`, a `data:` line per entry of `lines`, then `tail`; and the
+    /// event data those lines must give (each line decoded by itself).
+    fn data_lines(head: &[u8], lines: &[&[u8]], tail: &[u8]) -> (Vec<u8>, String) {
+        let mut wire = head.to_vec();
+        for line in lines {
+            wire.extend_from_slice(b"data: ");
+            wire.extend_from_slice(line);
+            wire.push(b'\n');
+        }
+        wire.extend_from_slice(tail);
+        let joined = lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (wire, joined)
+    }
+
     #[test]
     fn cr_at_chunk_end_then_lf() {
         let mut p = Parser::new();
@@ -1888,31 +1926,11 @@ mod tests {
                 }
                 let half = len / 2;
                 for lines in [vec![&data[..]], vec![&data[..half], &data[half..]]] {
-                    let mut wire = b"event: t\nid: \xC3\xA9\n".to_vec();
-                    for line in &lines {
-                        wire.extend_from_slice(b"data: ");
-                        wire.extend_from_slice(line);
-                        wire.push(b'\n');
-                    }
-                    wire.push(b'\n');
-                    let joined = lines
-                        .iter()
-                        .map(|l| String::from_utf8_lossy(l))
-                        .collect::<Vec<_>>()
-                        .join("\n");
+                    let (wire, joined) = data_lines(b"event: t\nid: \xC3\xA9\n", &lines, b"\n");
                     let want = vec![ev("t", &joined, "é")];
                     assert_eq!(events(&wire), want, "len {len}, broken {broken:?}");
                     for chunk in [1000, 4096] {
-                        let mut p = Parser::new();
-                        let mut got = Vec::new();
-                        for piece in wire.chunks(chunk) {
-                            p.feed_bytes(Bytes::copy_from_slice(piece));
-                            while let Some(f) = p.next_frame().unwrap() {
-                                if let Frame::Event(e) = f {
-                                    got.push(ev(e.event_type(), e.data(), e.last_event_id()));
-                                }
-                            }
-                        }
+                        let got = events_chunked(&wire, chunk, true);
                         assert_eq!(got, want, "len {len}, broken {broken:?}, chunk {chunk}");
                     }
                 }
@@ -1943,31 +1961,11 @@ mod tests {
             &[&long[..SPILL_MIN + 1], &long[1..]],
         ];
         for lines in shapes {
-            let mut wire = b"id: 1\n".to_vec();
-            for line in lines {
-                wire.extend_from_slice(b"data: ");
-                wire.extend_from_slice(line);
-                wire.push(b'\n');
-            }
-            wire.extend_from_slice(b"\ndata: after\n\n");
-            let joined = lines
-                .iter()
-                .map(|l| String::from_utf8_lossy(l))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let (wire, joined) = data_lines(b"id: 1\n", lines, b"\ndata: after\n\n");
             let want = vec![ev("message", &joined, "1"), ev("message", "after", "1")];
             assert_eq!(events(&wire), want);
             for chunk in (1000..1010).chain([4096]) {
-                let mut p = Parser::new();
-                let mut got = Vec::new();
-                for piece in wire.chunks(chunk) {
-                    p.feed(piece);
-                    while let Some(f) = p.next_frame().unwrap() {
-                        if let Frame::Event(e) = f {
-                            got.push(ev(e.event_type(), e.data(), e.last_event_id()));
-                        }
-                    }
-                }
+                let got = events_chunked(&wire, chunk, false);
                 assert_eq!(got, want, "{} lines, chunk {chunk}", lines.len());
             }
         }
