@@ -1037,12 +1037,13 @@ impl Parser {
         let Some(offset) = value_offset(partial, b"data") else {
             return;
         };
-        self.spill.clear();
-        self.spill_utf8.reset();
+        let len = partial.len();
+        self.clear_spill();
         self.spill
-            .reserve(self.capacity_hint.min(MAX_SIZE_HINT).max(partial.len()));
-        self.spill_utf8.push(&mut self.spill, &partial[offset..]);
-        self.spill_len = partial.len() - offset;
+            .reserve(self.capacity_hint.min(MAX_SIZE_HINT).max(len));
+        let value = &buf!(self)[self.pos + offset..];
+        self.spill_utf8.push(&mut self.spill, value);
+        self.spill_len = value.len();
         self.spill_prefix = offset;
         self.spill_state = Spill::Open;
         self.pos = buf!(self).len();
@@ -1385,9 +1386,7 @@ impl Parser {
                     // event's one allocation, and `acc` kept for the next
                     // event. For data of a few lines this beats
                     // `String::from_utf8`'s check in place (W2 +5-14 %).
-                    let decoded = decode_cow(&self.acc);
-                    text = String::with_capacity(decoded.len() + extra);
-                    text.push_str(&decoded);
+                    text = decode_line(&self.acc, extra);
                     self.acc.clear();
                 }
                 text.reserve(extra);
@@ -1479,9 +1478,9 @@ const PIECE: usize = 8192;
 /// Over this size, single-line data is decoded with `decode_long`.
 const PIECEWISE_MIN: usize = 16 * 1024;
 
-/// One line's data, decoded into a new `String` with room for `extra` more
-/// bytes. (Out of line: `dispatch` is inlined into the loops for small
-/// events, which this is not.)
+/// Data (one line's, or the gathered `acc`), decoded into a new `String`
+/// with room for `extra` more bytes. (Out of line: `dispatch` is inlined
+/// into the loops for small events, which this is not.)
 #[inline(never)]
 fn decode_line(data: &[u8], extra: usize) -> String {
     if data.len() > PIECEWISE_MIN {
