@@ -5,6 +5,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::field::RetryDelay;
+use crate::unchecked::EventText;
+pub(crate) use crate::unchecked::INLINE_CAP;
 
 /// One thing the parser found in an event stream, in stream order.
 ///
@@ -64,56 +66,10 @@ pub enum Frame {
 /// ```
 #[derive(Clone)]
 pub struct MessageEvent {
-    repr: Repr,
-}
-
-/// Up to this many bytes of data + type + ID are stored inside the event
-/// itself, without a heap allocation (what fits beside the tag in the
-/// 32 bytes of the other forms).
-pub(crate) const INLINE_CAP: usize = 21;
-
-/// The representation is 32 bytes (as is `Frame`, and the `Result` that
-/// `Parser::next_frame` returns): moving a returned event costs little.
-#[derive(Clone)]
-enum Repr {
-    /// `text` = data ++ event type (empty for the default) ++ last event ID.
-    Heap {
-        text: String,
-        data_end: u32,
-        type_end: u32,
-    },
-    /// A long last event ID, shared between events until it changes, or
-    /// offsets over `u32::MAX`: boxed to keep the other forms small.
-    Large(Box<Large>),
-    /// The `Heap` layout, in place (bytes after `len` are unused and may
-    /// hold anything). `bytes[..len]` is valid UTF-8 and both ends are char
-    /// boundaries (checked when stored).
-    Inline {
-        bytes: [u8; INLINE_CAP],
-        data_end: u8,
-        type_end: u8,
-        len: u8,
-    },
-}
-
-/// `text` = data ++ event type ++ (the last event ID, unless `shared_id`
-/// holds it).
-#[derive(Clone)]
-struct Large {
-    text: String,
-    data_end: usize,
-    type_end: usize,
-    shared_id: Option<Arc<str>>,
+    text: EventText,
 }
 
 const DEFAULT_TYPE: &str = "message";
-
-/// A part of an inline event: validated again on access, which is cheap for
-/// at most `INLINE_CAP` bytes (the crate has no `unsafe` to skip it).
-#[inline]
-fn inline_str(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("inline event text was stored from a str")
-}
 
 impl MessageEvent {
     /// An event with the given values, e.g. to compare against parser output
@@ -148,42 +104,16 @@ impl MessageEvent {
     /// empty for the default type.
     #[inline]
     pub(crate) fn inline(data: &str, event_type: &str, last_event_id: &str) -> Option<Self> {
-        let len = data.len() + event_type.len() + last_event_id.len();
-        if len > INLINE_CAP {
-            return None;
-        }
-        let mut bytes = [0; INLINE_CAP];
-        let (d, rest) = bytes.split_at_mut(data.len());
-        d.copy_from_slice(data.as_bytes());
-        let (t, rest) = rest.split_at_mut(event_type.len());
-        t.copy_from_slice(event_type.as_bytes());
-        rest[..last_event_id.len()].copy_from_slice(last_event_id.as_bytes());
-        // All three fit in INLINE_CAP (< 256) bytes.
-        let narrow = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
-        Some(MessageEvent {
-            repr: Repr::Inline {
-                bytes,
-                data_end: narrow(data.len()),
-                type_end: narrow(data.len() + event_type.len()),
-                len: narrow(len),
-            },
-        })
+        EventText::inline(data, event_type, last_event_id).map(|text| MessageEvent { text })
     }
 
     /// A small event with the default type and an empty ID: its data is
-    /// `window[..len]`, which the caller checked is UTF-8 (the rest of the
-    /// window is never read).
-    #[inline]
-    pub(crate) fn inline_data(window: [u8; INLINE_CAP], len: usize) -> Self {
-        debug_assert!(len <= INLINE_CAP && std::str::from_utf8(&window[..len]).is_ok());
-        let len = u8::try_from(len).unwrap_or(0);
+    /// `window[..len]`, which the caller checked with `is_utf8_inline` (the
+    /// rest of the window is never read).
+    #[inline(always)]
+    pub(crate) fn inline_data(window: &[u8], len: usize) -> Self {
         MessageEvent {
-            repr: Repr::Inline {
-                bytes: window,
-                data_end: len,
-                type_end: len,
-                len,
-            },
+            text: EventText::inline_data(window, len),
         }
     }
 
@@ -196,26 +126,8 @@ impl MessageEvent {
         type_end: usize,
         shared_id: Option<Arc<str>>,
     ) -> Self {
-        debug_assert!(data_end <= type_end && type_end <= text.len());
-        debug_assert!(text.is_char_boundary(data_end) && text.is_char_boundary(type_end));
-        if shared_id.is_none() {
-            if let (Ok(d), Ok(t)) = (u32::try_from(data_end), u32::try_from(type_end)) {
-                return MessageEvent {
-                    repr: Repr::Heap {
-                        text,
-                        data_end: d,
-                        type_end: t,
-                    },
-                };
-            }
-        }
         MessageEvent {
-            repr: Repr::Large(Box::new(Large {
-                text,
-                data_end,
-                type_end,
-                shared_id,
-            })),
+            text: EventText::from_parts(text, data_end, type_end, shared_id),
         }
     }
 
@@ -239,25 +151,7 @@ impl MessageEvent {
     #[must_use]
     #[inline]
     pub fn event_type(&self) -> &str {
-        let t = match &self.repr {
-            Repr::Heap {
-                text,
-                data_end,
-                type_end,
-            } => text
-                .get(*data_end as usize..*type_end as usize)
-                .unwrap_or(""),
-            Repr::Large(large) => &large.text[large.data_end..large.type_end],
-            Repr::Inline {
-                bytes,
-                data_end,
-                type_end,
-                ..
-            } if data_end != type_end => {
-                inline_str(&bytes[usize::from(*data_end)..usize::from(*type_end)])
-            }
-            Repr::Inline { .. } => "",
-        };
+        let t = self.text.event_type();
         match t {
             "" => DEFAULT_TYPE,
             t => t,
@@ -279,13 +173,7 @@ impl MessageEvent {
     #[must_use]
     #[inline]
     pub fn data(&self) -> &str {
-        match &self.repr {
-            Repr::Heap { text, data_end, .. } => text.get(..*data_end as usize).unwrap_or(""),
-            Repr::Large(large) => &large.text[..large.data_end],
-            Repr::Inline {
-                bytes, data_end, ..
-            } => inline_str(&bytes[..usize::from(*data_end)]),
-        }
+        self.text.data()
     }
 
     /// The last event ID when this event was dispatched: the value of the
@@ -307,20 +195,7 @@ impl MessageEvent {
     #[must_use]
     #[inline]
     pub fn last_event_id(&self) -> &str {
-        match &self.repr {
-            Repr::Heap { text, type_end, .. } => text.get(*type_end as usize..).unwrap_or(""),
-            Repr::Large(large) => match &large.shared_id {
-                Some(id) => id,
-                None => &large.text[large.type_end..],
-            },
-            Repr::Inline { type_end, len, .. } if type_end == len => "",
-            Repr::Inline {
-                bytes,
-                type_end,
-                len,
-                ..
-            } => inline_str(&bytes[usize::from(*type_end)..usize::from(*len)]),
-        }
+        self.text.last_event_id()
     }
 
     /// The data as an owned `String`, reusing the event's allocation when it
@@ -334,22 +209,7 @@ impl MessageEvent {
     /// ```
     #[must_use]
     pub fn into_data(self) -> String {
-        match self.repr {
-            Repr::Heap {
-                mut text, data_end, ..
-            } => {
-                text.truncate(data_end as usize);
-                text
-            }
-            Repr::Large(large) => {
-                let Large {
-                    mut text, data_end, ..
-                } = *large;
-                text.truncate(data_end);
-                text
-            }
-            Repr::Inline { .. } => self.data().to_owned(),
-        }
+        self.text.into_data()
     }
 }
 
@@ -447,7 +307,7 @@ mod tests {
     #[test]
     fn inline_and_heap_events_compare_by_value() {
         let small = MessageEvent::new("t", "data", "id");
-        assert!(matches!(small.repr, Repr::Inline { .. }));
+        assert!(small.text.form() == "inline");
         let big = MessageEvent::from_parts("datatid".to_owned(), 4, 5, None);
         assert_eq!(small.data(), "data");
         assert_eq!(small.event_type(), "t");
@@ -455,11 +315,11 @@ mod tests {
         assert_eq!(small, big);
         let long = "x".repeat(INLINE_CAP + 1);
         let heap = MessageEvent::new("", &long, "");
-        assert!(matches!(heap.repr, Repr::Heap { .. }));
+        assert!(heap.text.form() == "heap");
         assert_eq!(heap.into_data(), long);
         let exact = "é".repeat(INLINE_CAP / 2);
         let inline = MessageEvent::new("message", &exact, "");
-        assert!(matches!(inline.repr, Repr::Inline { .. }));
+        assert!(inline.text.form() == "inline");
         assert_eq!(inline.event_type(), "message");
         assert_eq!(inline.clone().into_data(), exact);
         assert_eq!(std::mem::size_of::<MessageEvent>(), 32);
@@ -474,7 +334,7 @@ mod tests {
     fn shared_ids_and_large_offsets_use_the_boxed_form() {
         let id: Arc<str> = Arc::from("i".repeat(200));
         let shared = MessageEvent::from_parts("dataty".to_owned(), 4, 6, Some(id.clone()));
-        assert!(matches!(shared.repr, Repr::Large(_)));
+        assert!(shared.text.form() == "large");
         assert_eq!(
             (shared.data(), shared.event_type(), shared.last_event_id()),
             ("data", "ty", &*id)

@@ -62,6 +62,8 @@ pub use frame::{Comment, Frame, MessageEvent};
 pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
+use crate::unchecked::{concat_checked, find_break, is_utf8_inline, string_from_utf8};
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The parser's current bytes: the adopted chunk or the owned buffer. (A
@@ -1345,11 +1347,7 @@ impl Parser {
                     // wide moves, which the moves of the returned frame can
                     // read back at once; a variable-length copy stalls them).
                     if let Some(window) = buf.get(start..start + INLINE_CAP) {
-                        let text = &window[..end - start];
-                        // `is_ascii` is inlined: no call for the common case.
-                        if text.is_ascii() || std::str::from_utf8(text).is_ok() {
-                            let window: [u8; INLINE_CAP] =
-                                window.try_into().unwrap_or([0; INLINE_CAP]);
+                        if is_utf8_inline(&window[..end - start]) {
                             return Some(Frame::Event(MessageEvent::inline_data(
                                 window,
                                 end - start,
@@ -1376,9 +1374,9 @@ impl Parser {
                     // capacity.
                     let raw = std::mem::take(&mut self.acc);
                     self.capacity_hint = raw.capacity();
-                    text = match String::from_utf8(raw) {
+                    text = match string_from_utf8(raw) {
                         Ok(s) => s,
-                        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                        Err(raw) => String::from_utf8_lossy(&raw).into_owned(),
                     };
                 } else {
                     // Up to `COPY_MAX` (or a buffer too small to hold type
@@ -1439,24 +1437,18 @@ impl Parser {
         };
         let data = &buf!(self)[start..end];
         let len = data.len() + ty.len() + id.len();
-        // Valid as a whole must mean each part is valid by itself. The type
-        // is a decoded `str`, so it starts a character; the ID is still as
-        // received, and if it starts with a continuation byte it may
-        // complete a character the data left unfinished: the general path
-        // then decodes the parts one by one (each broken end a U+FFFD).
-        let id_continues = id.first().is_some_and(|&b| b & 0xC0 == 0x80);
         // Long data is left to the general path, which checks it with SIMD
         // (`decode_cow`) where it is and copies it once, over 16 KiB piece
         // by piece (`decode_long`): W3 on whole input +10-20 %, then
         // +11-17 % more, over `from_utf8` here.
-        if len <= INLINE_CAP || id.len() > INLINE_ID_MAX || id_continues || data.len() > LONG_DATA {
+        if len <= INLINE_CAP || id.len() > INLINE_ID_MAX || data.len() > LONG_DATA {
             return None;
         }
-        let mut raw = Vec::with_capacity(len);
-        raw.extend_from_slice(data);
-        raw.extend_from_slice(ty.as_bytes());
-        raw.extend_from_slice(id);
-        let text = String::from_utf8(raw).ok()?;
+        // Data and ID are checked each by itself (an ID that starts with
+        // continuation bytes must not complete a character the data left
+        // unfinished): if either is not UTF-8, the general path decodes
+        // them one by one, each broken end a U+FFFD.
+        let text = concat_checked(data, ty, id)?;
         let data_end = data.len();
         let type_end = data_end + ty.len();
         if self.id_dirty {
@@ -1613,37 +1605,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         return a == b;
     }
     a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-/// The first CR or LF: eight bytes at a time for the first bytes (most
-/// lines are short), then a vectorised search.
-#[inline]
-fn find_break(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
-    const SHORT: usize = 16;
-    let mut words = hay.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-        let (a, b) = (w ^ LF, w ^ CR);
-        // A zero byte in `a` or `b` sets its high bit here; only bits above
-        // the first zero byte can be false positives.
-        let hit = (a.wrapping_sub(LO) & !a | b.wrapping_sub(LO) & !b) & HI;
-        if hit != 0 {
-            return Some(at + (hit.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-        if at == SHORT {
-            return memchr::memchr2(b'\n', b'\r', &hay[at..]).map(|i| i + at);
-        }
-    }
-    let tail = words.remainder();
-    tail.iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|i| i + at)
 }
 
 #[derive(Clone, Copy)]
@@ -2044,29 +2005,6 @@ mod tests {
         send_sync::<ParseError>();
         fn error<T: std::error::Error + Send + Sync + 'static>() {}
         error::<ParseError>();
-    }
-
-    #[test]
-    fn find_break_matches_a_plain_search() {
-        let naive = |h: &[u8]| h.iter().position(|&b| b == b'\n' || b == b'\r');
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
-        for len in 0..200 {
-            for _ in 0..20 {
-                let hay: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        // mostly bytes near CR/LF and 0x80, sometimes a break
-                        [b'\n', b'\r', 0x0b, 0x0c, 0x8a, 0x8d, 0x09, b'a', 0xff, 0x00]
-                            [(seed % 10) as usize]
-                    })
-                    .collect();
-                for from in 0..len.min(10) {
-                    assert_eq!(find_break(&hay[from..]), naive(&hay[from..]), "{hay:?}");
-                }
-            }
-        }
     }
 
     #[test]

@@ -1,0 +1,645 @@
+//! The crate's only `unsafe` code, kept in one module the httparse way: each
+//! block has a `// SAFETY:` argument, and every item here has a safe API whose
+//! soundness depends on this module alone (the fields that carry an invariant
+//! are private to it, and only its constructors write them). The rest of the
+//! crate is `#![deny(unsafe_code)]`, and CI runs this module's tests under
+//! Miri.
+//!
+//! Why it exists: with the crate `#![forbid(unsafe_code)]`, five profiling
+//! passes left the parser's usual event (W1 in `benches/`) at about 1.6x
+//! sse-stream against the 2x target, and perf put the rest in three places
+//! that only `unsafe` reaches (`benches/FINDINGS.md`, "Sixth pass"):
+//!
+//! - [`find_break`]: the line search. memchr's vector search pays a call and
+//!   its setup per line, which for lines of tens of bytes is most of the
+//!   search; an SSE2 loop over 16-byte blocks runs inlined in the line loop.
+//!   SSE2 is part of the x86-64 baseline, but loading a block from a slice
+//!   takes a raw pointer.
+//! - [`string_from_utf8`]: an event's text is copied into its one allocation
+//!   and must become a `String`. `String::from_utf8` is the only safe way, and
+//!   its check is slow on short ASCII text (byte by byte at the ends). An ASCII
+//!   check that vectorises, then `from_utf8_unchecked`, does the same job.
+//! - [`EventText`]: an event's three texts are read back as `&str` on every
+//!   access. Without `unsafe`, every read of an inline
+//!   event runs `from_utf8` again, and every read of a heap event checks its
+//!   char boundaries again; both were checked once, when the event was built.
+
+#![allow(unsafe_code)]
+
+use std::sync::Arc;
+
+/// Up to this many bytes of an event's texts are stored in the event itself
+/// (see [`EventText`]).
+pub(crate) const INLINE_CAP: usize = 21;
+
+/// Over this many bytes, [`find_break`] hands the rest of a long line to
+/// memchr's wider, unrolled search.
+#[cfg(target_arch = "x86_64")]
+const SHORT_LINE: usize = 128;
+
+/// The index of the first CR or LF in `hay`.
+///
+/// Most lines are short: 16 bytes at a time with SSE2 (the x86-64 baseline,
+/// so no run-time detection), inlined where it is called; after
+/// [`SHORT_LINE`] bytes without a break, memchr's vectorised search.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
+    let len = hay.len();
+    if len < 16 {
+        return hay.iter().position(|&b| b == b'\n' || b == b'\r');
+    }
+    let mut at = 0;
+    while let Some(block) = hay.get(at..at + 16) {
+        let mask = break_mask(block);
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at += 16;
+        if at >= SHORT_LINE {
+            return memchr::memchr2(b'\n', b'\r', &hay[at..]).map(|i| i + at);
+        }
+    }
+    if at == len {
+        return None;
+    }
+    // The last 1-15 bytes: the block that ends at the end of `hay`, minus the
+    // bytes already searched (no byte loop, no read past the slice).
+    let last = len - 16;
+    let mask = break_mask(&hay[last..]) >> (at - last);
+    (mask != 0).then(|| at + mask.trailing_zeros() as usize)
+}
+
+/// One bit per byte of a 16-byte `block`, set where it holds CR or LF.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn break_mask(block: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    assert_eq!(block.len(), 16);
+    // SAFETY: SSE2 is enabled on every x86-64 target, so the intrinsics are
+    // available. The load is unaligned (`loadu`) and reads exactly the 16
+    // bytes of `block`, whose length was just asserted (the callers pass
+    // 16-byte slices, so the assertion compiles away).
+    let bits = unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+        let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+        _mm_movemask_epi8(_mm_or_si128(lf, cr))
+    };
+    // `movemask` sets only the low 16 bits.
+    bits as u32
+}
+
+/// The index of the first CR or LF in `hay`: eight bytes at a time for the
+/// first bytes (most lines are short), then a vectorised search. (Safe code:
+/// the fallback where SSE2 is not the baseline.)
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
+    const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    const SHORT: usize = 16;
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let (a, b) = (w ^ LF, w ^ CR);
+        // A zero byte in `a` or `b` sets its high bit here; only bits above
+        // the first zero byte can be false positives.
+        let hit = (a.wrapping_sub(LO) & !a | b.wrapping_sub(LO) & !b) & HI;
+        if hit != 0 {
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+        if at == SHORT {
+            return memchr::memchr2(b'\n', b'\r', &hay[at..]).map(|i| i + at);
+        }
+    }
+    let tail = words.remainder();
+    tail.iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| i + at)
+}
+
+/// Up to this many bytes, [`string_from_utf8`] tries an ASCII check first.
+const ASCII_FIRST_MAX: usize = 1024;
+
+/// `String::from_utf8`, faster: an ASCII check that vectorises for short
+/// text (most events are ASCII), else `simdutf8`'s check. Gives the bytes
+/// back if they are not valid UTF-8.
+#[inline]
+pub(crate) fn string_from_utf8(raw: Vec<u8>) -> Result<String, Vec<u8>> {
+    let valid = (raw.len() <= ASCII_FIRST_MAX && is_ascii(&raw))
+        || simdutf8::basic::from_utf8(&raw).is_ok();
+    if !valid {
+        return Err(raw);
+    }
+    // SAFETY: `raw` was just checked to be ASCII (which is UTF-8) or UTF-8.
+    Ok(unsafe { String::from_utf8_unchecked(raw) })
+}
+
+/// `data ++ event_type ++ id` as one `String` in one allocation, if `data`
+/// and `id` are each UTF-8 (each by itself: a character cut at the end of
+/// the data is not completed by the ID). Checked where the parts lie, before
+/// the copy: reading back bytes just copied waits on the copy's stores.
+#[inline]
+pub(crate) fn concat_checked(data: &[u8], event_type: &str, id: &[u8]) -> Option<String> {
+    let valid = |part: &[u8]| is_ascii(part) || std::str::from_utf8(part).is_ok();
+    if !(valid(data) && valid(id)) {
+        return None;
+    }
+    let mut raw = Vec::with_capacity(data.len() + event_type.len() + id.len());
+    raw.extend_from_slice(data);
+    raw.extend_from_slice(event_type.as_bytes());
+    raw.extend_from_slice(id);
+    // SAFETY: `raw` is three UTF-8 texts one after the other (`data` and
+    // `id` were just checked, `event_type` is a `str`), which is UTF-8.
+    Some(unsafe { String::from_utf8_unchecked(raw) })
+}
+
+/// `bytes.is_ascii()`, written as a fold without an early exit so that it
+/// compiles to a vector loop (`<[u8]>::is_ascii` exits early, word by word).
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0, |acc, &b| acc | b) < 0x80
+}
+
+/// Whether a small event's data is UTF-8 (`is_ascii` is inlined: no call
+/// for the common case).
+#[inline(always)]
+pub(crate) fn is_utf8_inline(data: &[u8]) -> bool {
+    data.is_ascii() || std::str::from_utf8(data).is_ok()
+}
+
+/// A parsed event's three texts: data, type (empty for the default
+/// `"message"`) and last event ID, stored so that reading one back checks
+/// nothing. The field is private: only the constructors here, which check
+/// what they store, build one.
+#[derive(Clone)]
+pub(crate) struct EventText(Repr);
+
+/// The representation is 32 bytes (as are `Frame` and the `Result` that
+/// `Parser::next_frame` returns): moving a returned event costs little. It
+/// is one enum with the fields in its variants (not a struct per variant):
+/// with nested structs the compiler built the inline form on the stack and
+/// copied it, a store forwarding stall (W4 −25 to −40 %).
+#[derive(Clone)]
+enum Repr {
+    /// `text` = data ++ event type ++ last event ID; `data_end` and
+    /// `type_end` are char boundaries (checked when stored).
+    Heap {
+        text: String,
+        data_end: u32,
+        type_end: u32,
+    },
+    /// A long last event ID, shared between events until it changes, or
+    /// offsets over `u32::MAX`: boxed to keep the other forms small. Read
+    /// with checked slicing (rare).
+    Large(Box<Large>),
+    /// The `Heap` layout, in place: `bytes[..len]` is UTF-8 and `data_end <=
+    /// type_end <= len` are char boundaries (checked or copied from `str`s
+    /// when stored). Bytes after `len` are unused and may hold anything.
+    Inline {
+        bytes: [u8; INLINE_CAP],
+        data_end: u8,
+        type_end: u8,
+        len: u8,
+    },
+}
+
+/// `text` = data ++ event type ++ (the last event ID, unless `shared_id`
+/// holds it).
+#[derive(Clone)]
+struct Large {
+    text: String,
+    data_end: usize,
+    type_end: usize,
+    shared_id: Option<Arc<str>>,
+}
+
+impl EventText {
+    /// The three texts in place, if they fit in [`INLINE_CAP`] bytes.
+    #[inline]
+    pub(crate) fn inline(data: &str, event_type: &str, last_event_id: &str) -> Option<Self> {
+        let len = data.len() + event_type.len() + last_event_id.len();
+        if len > INLINE_CAP {
+            return None;
+        }
+        let mut bytes = [0; INLINE_CAP];
+        let (d, rest) = bytes.split_at_mut(data.len());
+        d.copy_from_slice(data.as_bytes());
+        let (t, rest) = rest.split_at_mut(event_type.len());
+        t.copy_from_slice(event_type.as_bytes());
+        rest[..last_event_id.len()].copy_from_slice(last_event_id.as_bytes());
+        // All three fit in INLINE_CAP (< 256) bytes.
+        let narrow = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
+        Some(EventText(Repr::Inline {
+            bytes,
+            data_end: narrow(data.len()),
+            type_end: narrow(data.len() + event_type.len()),
+            len: narrow(len),
+        }))
+    }
+
+    /// Data only (default type, empty ID): `window[..len]`, where `window`
+    /// is [`INLINE_CAP`] bytes. The whole window is copied (a few wide
+    /// moves, where a variable-length copy would stall the moves of the
+    /// returned frame); the rest of it is never read.
+    ///
+    /// Infallible, so that the parser builds the event in place (an
+    /// `Option` around it is built on the stack and copied). The caller
+    /// checks the data with [`is_utf8_inline`] first, which the compiler
+    /// merges with the same check here; data that is not UTF-8 gives an
+    /// empty text, never an unchecked one.
+    #[inline(always)]
+    pub(crate) fn inline_data(window: &[u8], len: usize) -> Self {
+        let valid = len <= INLINE_CAP && window.get(..len).is_some_and(is_utf8_inline);
+        debug_assert!(valid, "callers check the data first");
+        // Zeros (UTF-8 too) if `window` is not INLINE_CAP bytes long.
+        let bytes: [u8; INLINE_CAP] = window.try_into().unwrap_or([0; INLINE_CAP]);
+        // At most INLINE_CAP (< 256) when valid.
+        let len = if valid { len as u8 } else { 0 };
+        EventText(Repr::Inline {
+            bytes,
+            data_end: len,
+            type_end: len,
+            len,
+        })
+    }
+
+    /// `text` = data ++ type ++ (the ID, unless `shared_id` holds it). Ends
+    /// that are not char boundaries in order are a bug in the caller; such
+    /// text is stored in the checked form, whose reads would panic.
+    #[inline]
+    pub(crate) fn from_parts(
+        text: String,
+        data_end: usize,
+        type_end: usize,
+        shared_id: Option<Arc<str>>,
+    ) -> Self {
+        let valid = data_end <= type_end
+            && text.is_char_boundary(data_end)
+            && text.is_char_boundary(type_end);
+        debug_assert!(valid, "ends of an event's texts must be char boundaries");
+        if shared_id.is_none() && valid {
+            if let (Ok(d), Ok(t)) = (u32::try_from(data_end), u32::try_from(type_end)) {
+                return EventText(Repr::Heap {
+                    text,
+                    data_end: d,
+                    type_end: t,
+                });
+            }
+        }
+        EventText(Repr::Large(Box::new(Large {
+            text,
+            data_end,
+            type_end,
+            shared_id,
+        })))
+    }
+
+    /// The data.
+    #[inline]
+    pub(crate) fn data(&self) -> &str {
+        match &self.0 {
+            Repr::Heap { text, data_end, .. } => heap_part(text, 0, *data_end as usize),
+            Repr::Large(large) => &large.text[..large.data_end],
+            Repr::Inline {
+                bytes, data_end, ..
+            } => inline_part(bytes, 0, *data_end),
+        }
+    }
+
+    /// The event type, empty for the default.
+    #[inline]
+    pub(crate) fn event_type(&self) -> &str {
+        match &self.0 {
+            Repr::Heap {
+                text,
+                data_end,
+                type_end,
+            } => heap_part(text, *data_end as usize, *type_end as usize),
+            Repr::Large(large) => &large.text[large.data_end..large.type_end],
+            Repr::Inline {
+                bytes,
+                data_end,
+                type_end,
+                ..
+            } if data_end != type_end => inline_part(bytes, *data_end, *type_end),
+            Repr::Inline { .. } => "",
+        }
+    }
+
+    /// The last event ID.
+    #[inline]
+    pub(crate) fn last_event_id(&self) -> &str {
+        match &self.0 {
+            Repr::Heap { text, type_end, .. } => heap_part(text, *type_end as usize, text.len()),
+            Repr::Large(large) => match &large.shared_id {
+                Some(id) => id,
+                None => &large.text[large.type_end..],
+            },
+            Repr::Inline { type_end, len, .. } if type_end == len => "",
+            Repr::Inline {
+                bytes,
+                type_end,
+                len,
+                ..
+            } => inline_part(bytes, *type_end, *len),
+        }
+    }
+
+    /// The data as an owned `String`, in the event's allocation if it has
+    /// one.
+    #[inline]
+    pub(crate) fn into_data(self) -> String {
+        match self.0 {
+            Repr::Heap {
+                mut text, data_end, ..
+            } => {
+                text.truncate(data_end as usize);
+                text
+            }
+            Repr::Large(large) => {
+                let Large {
+                    mut text, data_end, ..
+                } = *large;
+                text.truncate(data_end);
+                text
+            }
+            inline @ Repr::Inline { .. } => EventText(inline).data().to_owned(),
+        }
+    }
+
+    /// Which form holds the texts (for tests): `"inline"`, `"heap"` or
+    /// `"large"`.
+    #[cfg(test)]
+    pub(crate) fn form(&self) -> &'static str {
+        match self.0 {
+            Repr::Heap { .. } => "heap",
+            Repr::Large(_) => "large",
+            Repr::Inline { .. } => "inline",
+        }
+    }
+}
+
+/// `text[from..to]` of a `Repr::Heap` text.
+#[inline(always)]
+fn heap_part(text: &str, from: usize, to: usize) -> &str {
+    debug_assert!(text.get(from..to).is_some());
+    // SAFETY: `from` and `to` are two of `0 <= data_end <= type_end <=
+    // text.len()`, read from a `Repr::Heap`, whose two ends `from_parts`
+    // checked to be char boundaries in that order; its `text` is never
+    // changed in place (only moved out, by `into_data`).
+    unsafe { text.get_unchecked(from..to) }
+}
+
+/// `bytes[from..to]` of a `Repr::Inline`, as a `str`.
+#[inline(always)]
+fn inline_part(bytes: &[u8; INLINE_CAP], from: u8, to: u8) -> &str {
+    let (from, to) = (usize::from(from), usize::from(to));
+    debug_assert!(from <= to && to <= INLINE_CAP);
+    debug_assert!(std::str::from_utf8(&bytes[from..to]).is_ok());
+    // SAFETY: `from` and `to` are two of `0 <= data_end <= type_end <= len
+    // <= INLINE_CAP`, read from a `Repr::Inline`, so the range is in bounds,
+    // and they are char boundaries of the UTF-8 text `bytes[..len]`: `inline`
+    // copied `bytes[..len]` from three `str`s ending at those offsets, and
+    // `inline_data` checked its data (or stored none); nothing else writes
+    // the fields.
+    unsafe { std::str::from_utf8_unchecked(bytes.get_unchecked(from..to)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under Miri, fewer and shorter cases (it runs each one slowly).
+    const SIZES: usize = if cfg!(miri) { 40 } else { 300 };
+
+    fn plain_find(hay: &[u8]) -> Option<usize> {
+        hay.iter().position(|&b| b == b'\n' || b == b'\r')
+    }
+
+    #[test]
+    fn find_break_matches_a_plain_search() {
+        // Every length up to past the memchr hand-over, every break
+        // position in it (and none), both break bytes, at every offset into
+        // a buffer (so the loads are unaligned and end exactly at the end).
+        let step = if cfg!(miri) { 7 } else { 1 };
+        let mut buf = vec![b'a'; SIZES + 20];
+        for len in (0..SIZES).step_by(step) {
+            for offset in 0..3 {
+                let hay = &mut buf[offset..offset + len];
+                assert_eq!(find_break(hay), None, "len {len}");
+                for at in (0..len).step_by(step) {
+                    for b in [b'\n', b'\r'] {
+                        hay[at] = b;
+                        // A second break after the first must not win.
+                        if at + 3 < len {
+                            hay[at + 3] = b'\n';
+                        }
+                        assert_eq!(find_break(hay), plain_find(hay), "len {len} at {at}");
+                        assert_eq!(find_break(hay), Some(at));
+                        hay[at] = b'a';
+                        if at + 3 < len {
+                            hay[at + 3] = b'a';
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn find_break_matches_a_plain_search_on_random_bytes() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        for len in 0..200 {
+            for _ in 0..(if cfg!(miri) { 1 } else { 20 }) {
+                let hay: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // mostly bytes near CR/LF and 0x80, sometimes a break
+                        [b'\n', b'\r', 0x0b, 0x0c, 0x8a, 0x8d, 0x09, b'a', 0xff, 0x00]
+                            [(seed % 10) as usize]
+                    })
+                    .collect();
+                for from in 0..len.min(10) {
+                    assert_eq!(
+                        find_break(&hay[from..]),
+                        plain_find(&hay[from..]),
+                        "{hay:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn string_from_utf8_agrees_with_std() {
+        let samples: [&[u8]; 8] = [
+            b"",
+            b"plain ascii",
+            "caf\u{e9} \u{1F600}".as_bytes(),
+            b"\xff",
+            b"abc\xe2\x82",
+            b"\xc3\x28",
+            &[b'x'; 1500],
+            &[0x7f; 64],
+        ];
+        for s in samples {
+            let mut long = s.repeat(3);
+            long.extend_from_slice("\u{20AC}".repeat(400).as_bytes());
+            for raw in [s.to_vec(), long] {
+                let std = String::from_utf8(raw.clone()).ok();
+                assert_eq!(string_from_utf8(raw.clone()).ok(), std, "{raw:?}");
+                if std.is_none() {
+                    assert_eq!(string_from_utf8(raw.clone()), Err(raw));
+                }
+            }
+        }
+    }
+
+    /// The parser end to end on a stream with every form of event (inline,
+    /// heap, large; valid and invalid UTF-8; lines ending at and past the
+    /// end of a chunk), in every chunk size up to 40: the unchecked code as
+    /// the parser drives it, small enough for Miri.
+    #[test]
+    fn parser_builds_checked_events() {
+        let long_id = "i".repeat(130);
+        let mut input = Vec::new();
+        for piece in [
+            "data: x\n\ndata: \u{e9}\u{e9}\n\nevent: t\nid: 1\ndata: abc\n\n".as_bytes(),
+            format!("data: {}\n\nid: {long_id}\ndata: d\n\n", "y".repeat(24)).as_bytes(),
+            b"id\ndata: \xff\n\n",
+            b"data: 0123456789012345678901234567890123456789\r\n\r\n: c\n",
+        ] {
+            input.extend_from_slice(piece);
+        }
+        let expect = [
+            ("message", "x".to_owned(), "".to_owned()),
+            ("message", "\u{e9}\u{e9}".to_owned(), "".to_owned()),
+            ("t", "abc".to_owned(), "1".to_owned()),
+            ("message", "y".repeat(24), "1".to_owned()),
+            ("message", "d".to_owned(), long_id.clone()),
+            ("message", "\u{fffd}".to_owned(), "".to_owned()),
+            (
+                "message",
+                "0123456789012345678901234567890123456789".to_owned(),
+                "".to_owned(),
+            ),
+        ];
+        let max = if cfg!(miri) { 12 } else { 40 };
+        for size in 1..=max {
+            let mut parser = crate::Parser::new();
+            let mut got = Vec::new();
+            for chunk in input.chunks(size) {
+                parser.feed(chunk);
+                while let Ok(Some(frame)) = parser.next_frame() {
+                    if let crate::Frame::Event(e) = frame {
+                        got.push((
+                            e.event_type().to_owned(),
+                            e.data().to_owned(),
+                            e.last_event_id().to_owned(),
+                        ));
+                    }
+                }
+            }
+            let want: Vec<_> = expect
+                .iter()
+                .map(|(t, d, i)| ((*t).to_owned(), d.clone(), i.clone()))
+                .collect();
+            assert_eq!(got, want, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn concat_checked_checks_each_part() {
+        assert_eq!(
+            concat_checked(b"data", "type", b"id").as_deref(),
+            Some("datatypeid")
+        );
+        let e = "\u{e9}".as_bytes();
+        assert_eq!(concat_checked(e, "", e).as_deref(), Some("\u{e9}\u{e9}"));
+        // Valid as a whole, not each by itself: refused.
+        assert_eq!(concat_checked(&e[..1], "", &e[1..]), None);
+        assert_eq!(concat_checked(b"\xff", "t", b""), None);
+        assert_eq!(concat_checked(b"", "t", b"\xff"), None);
+        assert_eq!(concat_checked(b"", "", b"").as_deref(), Some(""));
+    }
+
+    fn parts(t: &EventText) -> (&str, &str, &str) {
+        (t.data(), t.event_type(), t.last_event_id())
+    }
+
+    #[test]
+    fn inline_texts() {
+        let t = EventText::inline("d\u{e9}", "ty", "\u{1F600}").expect("fits");
+        assert_eq!(t.form(), "inline");
+        assert_eq!(parts(&t), ("d\u{e9}", "ty", "\u{1F600}"));
+        assert_eq!(t.into_data(), "d\u{e9}");
+        assert!(EventText::inline(&"x".repeat(INLINE_CAP), "", "").is_some());
+        assert!(EventText::inline(&"x".repeat(INLINE_CAP), "t", "").is_none());
+        let t = EventText::inline("", "", "").expect("fits");
+        assert_eq!(parts(&t), ("", "", ""));
+
+        let mut window = [b'z'; INLINE_CAP];
+        window[..3].copy_from_slice(b"abc");
+        let t = EventText::inline_data(&window, 3);
+        assert_eq!(parts(&t), ("abc", "", ""));
+        // Only the data must be UTF-8; the rest of the window is never read.
+        window[5] = 0xff;
+        assert!(is_utf8_inline(&window[..5]));
+        assert_eq!(EventText::inline_data(&window, 5).data().len(), 5);
+        assert!(!is_utf8_inline(&window[..6]));
+        // A character cut by the data's end is not UTF-8.
+        window[..2].copy_from_slice("\u{e9}".as_bytes());
+        assert!(!is_utf8_inline(&window[..1]));
+        assert_eq!(EventText::inline_data(&window, 2).data(), "\u{e9}");
+    }
+
+    /// Callers check the data first; if one did not, the text is empty
+    /// rather than unchecked (release builds; debug builds assert).
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn unchecked_inline_data_gives_an_empty_text() {
+        let mut window = [b'z'; INLINE_CAP];
+        window[0] = 0xff;
+        assert_eq!(EventText::inline_data(&window, 1).data(), "");
+        assert_eq!(EventText::inline_data(&window, INLINE_CAP + 1).data(), "");
+        // A window of the wrong size is not read either.
+        assert_eq!(EventText::inline_data(b"abcd", 3).data(), "\0\0\0");
+    }
+
+    #[test]
+    fn heap_and_large_texts() {
+        let t = EventText::from_parts("d\u{e9}typeid".to_owned(), 3, 7, None);
+        assert_eq!(t.form(), "heap");
+        assert_eq!(parts(&t), ("d\u{e9}", "type", "id"));
+        assert_eq!(t.clone().into_data(), "d\u{e9}");
+        let t = EventText::from_parts("abc".to_owned(), 3, 3, None);
+        assert_eq!(parts(&t), ("abc", "", ""));
+        let id: Arc<str> = Arc::from("shared");
+        let t = EventText::from_parts("dt".to_owned(), 1, 2, Some(id));
+        assert_eq!(t.form(), "large");
+        assert_eq!(parts(&t), ("d", "t", "shared"));
+        assert_eq!(t.into_data(), "d");
+    }
+
+    /// Ends that are not char boundaries never reach the unchecked reads
+    /// (release builds; debug builds assert).
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn bad_ends_are_kept_in_the_checked_form() {
+        let t = EventText::from_parts("d\u{e9}x".to_owned(), 2, 3, None);
+        assert_eq!(t.form(), "large");
+        assert!(std::panic::catch_unwind(|| t.data().len()).is_err());
+        let t = EventText::from_parts("abc".to_owned(), 2, 1, None);
+        assert_eq!(t.form(), "large");
+    }
+}
