@@ -34,8 +34,8 @@
 
 use std::fmt;
 
+use crate::unchecked::find_break;
 use bytes::{Bytes, BytesMut};
-use memchr::memchr2;
 
 use crate::field::{EventId, EventName, InvalidField, RetryDelay};
 
@@ -302,7 +302,8 @@ impl Event {
     ///
     /// # Complexity
     ///
-    /// One `memchr` pass over the data and the comments (to count line breaks).
+    /// One vectorised pass over the data and the comments (to count line
+    /// breaks).
     ///
     /// ```
     /// use sse_session::Event;
@@ -324,8 +325,8 @@ impl Event {
     ///
     /// The buffer is grown at most once, up front, by the frame's length when
     /// the data has no line breaks (the usual case), so appending into a
-    /// buffer with room never allocates. The data is scanned once, with
-    /// `memchr`; for multi-line data the up-front reservation is short by a few
+    /// buffer with room never allocates. The data is scanned once, 16 bytes
+    /// at a time; for multi-line data the up-front reservation is short by a few
     /// bytes per line and `buf` grows as needed, amortised like a `Vec`. Call
     /// `buf.reserve(event.encoded_len())` first if you need exactly one
     /// reservation for multi-line data too.
@@ -497,71 +498,18 @@ fn put_data(buf: &mut BytesMut, data: &[u8], open: bool) {
 /// end a line.
 ///
 /// One pass: each search starts where the last line ended, so text without a
-/// break (the common case) is a single vectorised search. The searcher is
-/// built once per text, not once per line as `memchr2` would, which matters
-/// for many short lines. (A portable bit-mask scanner was tried for short
-/// lines; it was slower than `memchr` from 64-byte lines on.)
+/// break (the common case) is a single search. The search (`find_break`) is
+/// inlined here and takes 16 bytes at a time: for many short lines that beats
+/// memchr's call and setup per line, which it hands long lines to.
 #[inline(always)]
 fn for_each_line<'a>(text: &'a [u8], mut f: impl FnMut(&'a [u8])) -> &'a [u8] {
-    let Some(first) = find_break(text) else {
-        return text;
-    };
-    f(&text[..first]);
-    let mut start = skip_break_at(text, first);
-    let finder = Finder::new();
-    while let Some(i) = finder.find(&text[start..]) {
+    let mut start = 0;
+    while let Some(i) = find_break(&text[start..]) {
         let end = start + i;
         f(&text[start..end]);
         start = skip_break_at(text, end);
     }
     &text[start..]
-}
-
-/// The index of the first CR or LF in `text`.
-#[inline(always)]
-fn find_break(text: &[u8]) -> Option<usize> {
-    // For a few bytes a plain loop beats the call into memchr's vector code.
-    if text.len() < 16 {
-        text.iter().position(|&b| b == b'\n' || b == b'\r')
-    } else {
-        memchr2(b'\n', b'\r', text)
-    }
-}
-
-/// A CR/LF searcher built once and used for every line of a multi-line text.
-///
-/// `memchr2` picks its implementation through a function pointer and sets up
-/// its vector constants on every call; for 64-byte lines that is a large part
-/// of the cost. On x86-64 with AVX2 (checked at run time) the searcher is
-/// built once instead; elsewhere this is plain `memchr2`.
-#[derive(Clone, Copy)]
-enum Finder {
-    #[cfg(target_arch = "x86_64")]
-    Avx2(memchr::arch::x86_64::avx2::memchr::Two),
-    Memchr2,
-}
-
-impl Finder {
-    #[inline(always)]
-    fn new() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(two) = memchr::arch::x86_64::avx2::memchr::Two::new(b'\n', b'\r') {
-            return Finder::Avx2(two);
-        }
-        Finder::Memchr2
-    }
-
-    #[inline(always)]
-    fn find(&self, text: &[u8]) -> Option<usize> {
-        if text.len() < 16 {
-            return text.iter().position(|&b| b == b'\n' || b == b'\r');
-        }
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Finder::Avx2(two) => two.find(text),
-            Finder::Memchr2 => memchr2(b'\n', b'\r', text),
-        }
-    }
 }
 
 /// The index after the line break at `text[i]` (a CR followed by LF is one break).
