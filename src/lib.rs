@@ -120,6 +120,13 @@
 //! | `hyper`  | no      | [`hyper::respond`] | `live` + `hyper` 1 |
 //! | `axum`   | no      | extractors and `IntoResponse` for axum 0.8 | `live` + `axum-core` 0.5 |
 //!
+//! # Unsafe code
+//!
+//! Only in one private module (an SSE2 line search, and event texts checked
+//! for UTF-8 once, when built, rather than on every read); each block states
+//! why it is sound, and CI runs that module's tests under Miri. The rest of
+//! the crate is `#![deny(unsafe_code)]`.
+//!
 //! # Minimum supported Rust version
 //!
 //! Rust 1.85 (declared in `Cargo.toml`; the floor of tokio and hyper-util).
