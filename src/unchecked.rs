@@ -143,22 +143,46 @@ pub(crate) fn string_from_utf8(raw: Vec<u8>) -> Result<String, Vec<u8>> {
 }
 
 /// `data ++ event_type ++ id` as one `String` in one allocation, if `data`
-/// and `id` are each UTF-8 (each by itself: a character cut at the end of
-/// the data is not completed by the ID). Checked where the parts lie, before
-/// the copy: reading back bytes just copied waits on the copy's stores.
+/// is UTF-8 (by itself: a character cut at its end is not completed by what
+/// follows). Checked where it lies, before the copy: reading back bytes just
+/// copied waits on the copy's stores.
 #[inline]
-pub(crate) fn concat_checked(data: &[u8], event_type: &str, id: &[u8]) -> Option<String> {
-    let valid = |part: &[u8]| is_ascii(part) || std::str::from_utf8(part).is_ok();
-    if !(valid(data) && valid(id)) {
+pub(crate) fn concat_checked(data: &[u8], event_type: &str, id: &str) -> Option<String> {
+    if !(is_ascii(data) || std::str::from_utf8(data).is_ok()) {
         return None;
     }
     let mut raw = Vec::with_capacity(data.len() + event_type.len() + id.len());
     raw.extend_from_slice(data);
     raw.extend_from_slice(event_type.as_bytes());
-    raw.extend_from_slice(id);
-    // SAFETY: `raw` is three UTF-8 texts one after the other (`data` and
-    // `id` were just checked, `event_type` is a `str`), which is UTF-8.
+    raw.extend_from_slice(id.as_bytes());
+    // SAFETY: `raw` is three UTF-8 texts one after the other (`data` was
+    // just checked, the other two are `str`s), which is UTF-8.
     Some(unsafe { String::from_utf8_unchecked(raw) })
+}
+
+/// Appends `bytes` decoded as UTF-8, with U+FFFD for each maximal invalid
+/// subpart (as `String::from_utf8_lossy` and the WHATWG decoder do). ASCII
+/// (the usual ID or type) is appended after a check that vectorises, with
+/// no call.
+#[inline]
+pub(crate) fn push_decoded(out: &mut String, bytes: &[u8]) {
+    if is_ascii(bytes) {
+        // SAFETY: ASCII is UTF-8.
+        out.push_str(unsafe { std::str::from_utf8_unchecked(bytes) });
+        return;
+    }
+    push_lossy(out, bytes);
+}
+
+/// [`push_decoded`] for text that is not ASCII.
+#[inline(never)]
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
 }
 
 /// `bytes.is_ascii()`, written as a fold without an early exit so that it
@@ -559,18 +583,33 @@ mod tests {
     }
 
     #[test]
-    fn concat_checked_checks_each_part() {
-        assert_eq!(
-            concat_checked(b"data", "type", b"id").as_deref(),
-            Some("datatypeid")
-        );
-        let e = "\u{e9}".as_bytes();
-        assert_eq!(concat_checked(e, "", e).as_deref(), Some("\u{e9}\u{e9}"));
-        // Valid as a whole, not each by itself: refused.
-        assert_eq!(concat_checked(&e[..1], "", &e[1..]), None);
-        assert_eq!(concat_checked(b"\xff", "t", b""), None);
-        assert_eq!(concat_checked(b"", "t", b"\xff"), None);
-        assert_eq!(concat_checked(b"", "", b"").as_deref(), Some(""));
+    fn concat_checked_checks_the_data() {
+        let text = concat_checked(b"data", "type", "id");
+        assert_eq!(text.as_deref(), Some("datatypeid"));
+        let e = "\u{e9}";
+        let text = concat_checked(e.as_bytes(), "", e);
+        assert_eq!(text.as_deref(), Some("\u{e9}\u{e9}"));
+        assert_eq!(concat_checked(&e.as_bytes()[..1], "", ""), None);
+        assert_eq!(concat_checked(b"\xff", "t", ""), None);
+        assert_eq!(concat_checked(b"", "", "").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn push_decoded_is_from_utf8_lossy() {
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"0f8fad5b-d9cb-469f-a165-70867728950e",
+            "caf\u{e9} \u{1F600}".as_bytes(),
+            b"\xff",
+            b"abc\xe2\x82",
+            b"\xc3\x28 \xf0\x9f\x98",
+            b"\xed\xa0\x80",
+        ];
+        for s in samples {
+            let mut out = String::from("x");
+            push_decoded(&mut out, s);
+            assert_eq!(out, format!("x{}", String::from_utf8_lossy(s)), "{s:?}");
+        }
     }
 
     fn parts(t: &EventText) -> (&str, &str, &str) {

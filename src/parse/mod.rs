@@ -62,7 +62,9 @@ pub use frame::{Comment, Frame, MessageEvent};
 pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
-use crate::unchecked::{concat_checked, find_break, is_utf8_inline, string_from_utf8};
+use crate::unchecked::{
+    concat_checked, find_break, is_utf8_inline, push_decoded, string_from_utf8,
+};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -424,9 +426,10 @@ pub struct Parser {
     event_type: String,
     /// An `event:` line set `event_type` since the last dispatch.
     type_set: bool,
-    /// The pending last event ID, as received, while `id_dirty`; when not,
-    /// the buffer is `last_id` and this holds nothing meaningful.
-    id_buf: Vec<u8>,
+    /// The pending last event ID, decoded, while `id_dirty`; when not, the
+    /// buffer is `last_id` and this holds nothing meaningful. At dispatch
+    /// the two swap (no copy).
+    id_buf: String,
     /// An `id:` line set `id_buf` since the last dispatch.
     id_dirty: bool,
 
@@ -504,7 +507,7 @@ impl Parser {
             data_len: 0,
             event_type: String::new(),
             type_set: false,
-            id_buf: Vec::new(),
+            id_buf: String::new(),
             id_dirty: false,
             last_id: String::new(),
             last_id_shared: None,
@@ -1325,13 +1328,7 @@ impl Parser {
                 }
             }
         }
-        if self.id_dirty {
-            // `id_buf` holds the new ID, as received (see `set_id`).
-            self.last_id.clear();
-            push_decoded(&mut self.last_id, &self.id_buf);
-            self.last_id_shared = None;
-            self.id_dirty = false;
-        }
+        self.commit_id();
         let inline_id = self.last_id.len() <= INLINE_ID_MAX;
         let ty = event_type(&self.event_type, type_set);
         let extra = ty.len() + if inline_id { self.last_id.len() } else { 0 };
@@ -1416,6 +1413,16 @@ impl Parser {
 }
 
 impl Parser {
+    /// Makes a pending `id:` value the last event ID (a swap, no copy).
+    #[inline(always)]
+    fn commit_id(&mut self) {
+        if self.id_dirty {
+            std::mem::swap(&mut self.last_id, &mut self.id_buf);
+            self.last_id_shared = None;
+            self.id_dirty = false;
+        }
+    }
+
     /// The usual event: one data line, a short last event ID, too big to be
     /// stored inline. Data, type and ID are copied into the event's buffer
     /// as received and checked for UTF-8 in one pass (one call, where
@@ -1430,10 +1437,10 @@ impl Parser {
         type_set: bool,
     ) -> Option<MessageEvent> {
         let ty = event_type(&self.event_type, type_set);
-        let id: &[u8] = if self.id_dirty {
+        let id = if self.id_dirty {
             &self.id_buf
         } else {
-            self.last_id.as_bytes()
+            &self.last_id
         };
         let data = &buf!(self)[start..end];
         let len = data.len() + ty.len() + id.len();
@@ -1444,20 +1451,12 @@ impl Parser {
         if len <= INLINE_CAP || id.len() > INLINE_ID_MAX || data.len() > LONG_DATA {
             return None;
         }
-        // Data and ID are checked each by itself (an ID that starts with
-        // continuation bytes must not complete a character the data left
-        // unfinished): if either is not UTF-8, the general path decodes
-        // them one by one, each broken end a U+FFFD.
+        // The data is checked by itself (type and ID are decoded `str`s):
+        // if it is not UTF-8, the general path decodes it with U+FFFD.
         let text = concat_checked(data, ty, id)?;
         let data_end = data.len();
         let type_end = data_end + ty.len();
-        if self.id_dirty {
-            self.last_id.clear();
-            self.last_id
-                .push_str(text.get(type_end..).unwrap_or_default());
-            self.last_id_shared = None;
-            self.id_dirty = false;
-        }
+        self.commit_id();
         self.data = Data::None;
         self.data_len = 0;
         Some(MessageEvent::from_parts(text, data_end, type_end, None))
@@ -1578,10 +1577,9 @@ fn set_type(event_type: &mut String, value: &[u8]) {
 
 /// An `id:` value (ignored if it has a NUL): sets the last event ID buffer.
 /// The buffer is `last_id` itself while `!id_dirty`; else `id_buf`, which
-/// then holds the ID as received (decoded at dispatch), different from
-/// `last_id`.
+/// then holds the new ID, decoded, different from `last_id`.
 #[inline]
-fn set_id(value: &[u8], last_id: &str, id_buf: &mut Vec<u8>, id_dirty: &mut bool) {
+fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool) {
     // No early exit: this compiles to a vector loop for ID-sized values.
     if value.iter().fold(false, |nul, &b| nul | (b == 0)) {
         return;
@@ -1590,7 +1588,7 @@ fn set_id(value: &[u8], last_id: &str, id_buf: &mut Vec<u8>, id_dirty: &mut bool
         *id_dirty = false;
     } else {
         id_buf.clear();
-        id_buf.extend_from_slice(value);
+        push_decoded(id_buf, value);
         *id_dirty = true;
     }
 }
@@ -1631,22 +1629,6 @@ fn strip_space(value: &[u8]) -> &[u8] {
     match value {
         [b' ', rest @ ..] => rest,
         _ => value,
-    }
-}
-
-/// UTF-8 decode with U+FFFD for each maximal invalid subpart (as
-/// `String::from_utf8_lossy` and the WHATWG decoder do).
-fn push_decoded(out: &mut String, bytes: &[u8]) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => out.push_str(s),
-        Err(_) => {
-            for chunk in bytes.utf8_chunks() {
-                out.push_str(chunk.valid());
-                if !chunk.invalid().is_empty() {
-                    out.push(char::REPLACEMENT_CHARACTER);
-                }
-            }
-        }
     }
 }
 
