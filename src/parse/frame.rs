@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
 use crate::field::RetryDelay;
-use crate::unchecked::EventText;
+pub(crate) use crate::unchecked::EventText;
 pub(crate) use crate::unchecked::INLINE_CAP;
 
 /// One thing the parser found in an event stream, in stream order.
@@ -97,7 +96,7 @@ impl MessageEvent {
         text.push_str(event_type);
         let type_end = text.len();
         text.push_str(last_event_id);
-        MessageEvent::from_parts(text, data_end, type_end, None)
+        MessageEvent::from_text(EventText::from_parts(text, data_end, type_end, None))
     }
 
     /// A small event stored in place, if the three texts fit. `event_type` is
@@ -117,18 +116,10 @@ impl MessageEvent {
         }
     }
 
-    /// Built by the parser: `text` already holds data, type (empty for the
-    /// default) and, when `shared_id` is `None`, the ID.
-    #[inline]
-    pub(crate) fn from_parts(
-        text: String,
-        data_end: usize,
-        type_end: usize,
-        shared_id: Option<Arc<str>>,
-    ) -> Self {
-        MessageEvent {
-            text: EventText::from_parts(text, data_end, type_end, shared_id),
-        }
+    /// An event over texts the parser built (see `EventText::from_parts`).
+    #[inline(always)]
+    pub(crate) fn from_text(text: EventText) -> Self {
+        MessageEvent { text }
     }
 
     /// The event type: the last `event:` value of the event, or `"message"`
@@ -308,7 +299,7 @@ mod tests {
     fn inline_and_heap_events_compare_by_value() {
         let small = MessageEvent::new("t", "data", "id");
         assert!(small.text.form() == "inline");
-        let big = MessageEvent::from_parts("datatid".to_owned(), 4, 5, None);
+        let big = MessageEvent::from_text(EventText::from_parts("datatid".to_owned(), 4, 5, None));
         assert_eq!(small.data(), "data");
         assert_eq!(small.event_type(), "t");
         assert_eq!(small.last_event_id(), "id");
@@ -332,8 +323,13 @@ mod tests {
 
     #[test]
     fn shared_ids_and_large_offsets_use_the_boxed_form() {
-        let id: Arc<str> = Arc::from("i".repeat(200));
-        let shared = MessageEvent::from_parts("dataty".to_owned(), 4, 6, Some(id.clone()));
+        let id: std::sync::Arc<str> = std::sync::Arc::from("i".repeat(200));
+        let shared = MessageEvent::from_text(EventText::from_parts(
+            "dataty".to_owned(),
+            4,
+            6,
+            Some(id.clone()),
+        ));
         assert!(shared.text.form() == "large");
         assert_eq!(
             (shared.data(), shared.event_type(), shared.last_event_id()),

@@ -55,8 +55,8 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::field::RetryDelay;
 
-use frame::INLINE_CAP;
 pub use frame::{Comment, Frame, MessageEvent};
+use frame::{EventText, INLINE_CAP};
 #[cfg(feature = "stream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 pub use stream::{BodyData, FrameStream, FrameStreamError};
@@ -1406,8 +1406,8 @@ impl Parser {
                     .clone(),
             )
         };
-        Some(Frame::Event(MessageEvent::from_parts(
-            text, data_end, type_end, shared_id,
+        Some(Frame::Event(MessageEvent::from_text(
+            EventText::from_parts(text, data_end, type_end, shared_id),
         )))
     }
 }
@@ -1459,7 +1459,9 @@ impl Parser {
         self.commit_id();
         self.data = Data::None;
         self.data_len = 0;
-        Some(MessageEvent::from_parts(text, data_end, type_end, None))
+        Some(MessageEvent::from_text(EventText::from_parts(
+            text, data_end, type_end, None,
+        )))
     }
 }
 
