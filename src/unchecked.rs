@@ -34,7 +34,7 @@ pub(crate) const INLINE_CAP: usize = 21;
 
 /// Over this many bytes, [`find_break`] hands the rest of a long line to
 /// memchr's wider, unrolled search.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 const SHORT_LINE: usize = 128;
 
 /// The index of the first CR or LF in `hay`.
@@ -42,7 +42,7 @@ const SHORT_LINE: usize = 128;
 /// Most lines are short: 16 bytes at a time with SSE2 (the x86-64 baseline,
 /// so no run-time detection), inlined where it is called; after
 /// [`SHORT_LINE`] bytes without a break, memchr's vectorised search.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
     let len = hay.len();
@@ -71,15 +71,15 @@ pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
 }
 
 /// One bit per byte of a 16-byte `block`, set where it holds CR or LF.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 fn break_mask(block: &[u8]) -> u32 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
     assert_eq!(block.len(), 16);
-    // SAFETY: SSE2 is enabled on every x86-64 target, so the intrinsics are
-    // available. The load is unaligned (`loadu`) and reads exactly the 16
+    // SAFETY: SSE2 is enabled (this function is compiled only when it is,
+    // which on x86-64 is always: it is part of the baseline). The load is unaligned (`loadu`) and reads exactly the 16
     // bytes of `block`, whose length was just asserted (the callers pass
     // 16-byte slices, so the assertion compiles away).
     let bits = unsafe {
@@ -95,7 +95,7 @@ fn break_mask(block: &[u8]) -> u32 {
 /// The index of the first CR or LF in `hay`: eight bytes at a time for the
 /// first bytes (most lines are short), then a vectorised search. (Safe code:
 /// the fallback where SSE2 is not the baseline.)
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
 pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
     const LO: u64 = u64::from_ne_bytes([0x01; 8]);
