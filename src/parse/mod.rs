@@ -1424,11 +1424,11 @@ impl Parser {
     }
 
     /// The usual event: one data line, a short last event ID, too big to be
-    /// stored inline. Data, type and ID are copied into the event's buffer
-    /// as received and checked for UTF-8 in one pass (one call, where
-    /// decoding each first took three). `None` if the event is not of this
-    /// kind or not valid UTF-8 (the general path then decodes with
-    /// replacement).
+    /// stored inline. The data is checked for UTF-8 where it lies (type and
+    /// ID are already decoded), then data, type and ID are copied into the
+    /// event's one buffer (`concat_checked`). `None` if the event is not of
+    /// this kind or its data is not valid UTF-8 (the general path then
+    /// decodes with replacement).
     #[inline(never)]
     fn heap_line_event(
         &mut self,
