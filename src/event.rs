@@ -34,10 +34,10 @@
 
 use std::fmt;
 
-use crate::unchecked::find_break;
 use bytes::{Bytes, BytesMut};
 
 use crate::field::{EventId, EventName, InvalidField, RetryDelay};
+use crate::unchecked::find_break;
 
 /// A keep-alive frame: an empty comment (`:\n\n`).
 ///
