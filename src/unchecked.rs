@@ -15,14 +15,17 @@
 //!   search; an SSE2 loop over 16-byte blocks runs inlined in the line loop.
 //!   SSE2 is part of the x86-64 baseline, but loading a block from a slice
 //!   takes a raw pointer.
-//! - [`string_from_utf8`]: an event's text is copied into its one allocation
-//!   and must become a `String`. `String::from_utf8` is the only safe way, and
-//!   its check is slow on short ASCII text (byte by byte at the ends). An ASCII
-//!   check that vectorises, then `from_utf8_unchecked`, does the same job.
+//! - Bytes that must become a `String`: [`concat_checked`] (the usual
+//!   event's one allocation), [`push_decoded`] (IDs and types) and
+//!   [`string_from_utf8_lossy`] (long gathered data). `String::from_utf8` is
+//!   the only safe way, and it checks the bytes it is given, after the copy
+//!   and slowly on short ASCII text (byte by byte at the ends). Here they are
+//!   checked where they lie (an ASCII fold that vectorises, or `simdutf8`),
+//!   then `from_utf8_unchecked`.
 //! - [`EventText`]: an event's three texts are read back as `&str` on every
-//!   access. Without `unsafe`, every read of an inline
-//!   event runs `from_utf8` again, and every read of a heap event checks its
-//!   char boundaries again; both were checked once, when the event was built.
+//!   access. Without `unsafe`, every read of an inline event runs
+//!   `from_utf8` again, and every read of a heap event checks its char
+//!   boundaries again; both were checked once, when the event was built.
 
 #![allow(unsafe_code)]
 
@@ -125,21 +128,15 @@ pub(crate) fn find_break(hay: &[u8]) -> Option<usize> {
         .map(|i| i + at)
 }
 
-/// Up to this many bytes, [`string_from_utf8`] tries an ASCII check first.
-const ASCII_FIRST_MAX: usize = 1024;
-
-/// `String::from_utf8`, faster: an ASCII check that vectorises for short
-/// text (most events are ASCII), else `simdutf8`'s check. Gives the bytes
-/// back if they are not valid UTF-8.
-#[inline]
-pub(crate) fn string_from_utf8(raw: Vec<u8>) -> Result<String, Vec<u8>> {
-    let valid = (raw.len() <= ASCII_FIRST_MAX && is_ascii(&raw))
-        || simdutf8::basic::from_utf8(&raw).is_ok();
-    if !valid {
-        return Err(raw);
+/// `String::from_utf8_lossy(&raw).into_owned()`, in `raw`'s own allocation
+/// when it is valid (the usual case), checked by `simdutf8` (long data: the
+/// parser hands over gathered data of more than 16 KiB).
+pub(crate) fn string_from_utf8_lossy(raw: Vec<u8>) -> String {
+    if simdutf8::basic::from_utf8(&raw).is_err() {
+        return String::from_utf8_lossy(&raw).into_owned();
     }
-    // SAFETY: `raw` was just checked to be ASCII (which is UTF-8) or UTF-8.
-    Ok(unsafe { String::from_utf8_unchecked(raw) })
+    // SAFETY: `raw` was just checked to be UTF-8.
+    unsafe { String::from_utf8_unchecked(raw) }
 }
 
 /// `data ++ event_type ++ id` as one `String` in one allocation, if `data`
@@ -505,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn string_from_utf8_agrees_with_std() {
+    fn string_from_utf8_lossy_agrees_with_std() {
         let samples: [&[u8]; 8] = [
             b"",
             b"plain ascii",
@@ -520,11 +517,8 @@ mod tests {
             let mut long = s.repeat(3);
             long.extend_from_slice("\u{20AC}".repeat(400).as_bytes());
             for raw in [s.to_vec(), long] {
-                let std = String::from_utf8(raw.clone()).ok();
-                assert_eq!(string_from_utf8(raw.clone()).ok(), std, "{raw:?}");
-                if std.is_none() {
-                    assert_eq!(string_from_utf8(raw.clone()), Err(raw));
-                }
+                let std = String::from_utf8_lossy(&raw).into_owned();
+                assert_eq!(string_from_utf8_lossy(raw.clone()), std, "{raw:?}");
             }
         }
     }

@@ -63,7 +63,7 @@ pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
 use crate::unchecked::{
-    concat_checked, find_break, is_utf8_inline, push_decoded, string_from_utf8,
+    concat_checked, find_break, is_utf8_inline, push_decoded, string_from_utf8_lossy,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -1371,10 +1371,7 @@ impl Parser {
                     // capacity.
                     let raw = std::mem::take(&mut self.acc);
                     self.capacity_hint = raw.capacity();
-                    text = match string_from_utf8(raw) {
-                        Ok(s) => s,
-                        Err(raw) => String::from_utf8_lossy(&raw).into_owned(),
-                    };
+                    text = string_from_utf8_lossy(raw);
                 } else {
                     // Up to `COPY_MAX` (or a buffer too small to hold type
                     // and ID too): checked with SIMD and copied into the
