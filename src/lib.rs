@@ -123,7 +123,8 @@
 //! # Unsafe code
 //!
 //! Only in one private module (an SSE2 line search, and event texts checked
-//! for UTF-8 once, when built, rather than on every read); each block states
+//! for UTF-8 once, when built, rather than on every read, in a one-word
+//! event); each block states
 //! why it is sound, and CI runs that module's tests under Miri. The rest of
 //! the crate is `#![deny(unsafe_code)]`.
 //!

@@ -26,14 +26,17 @@
 //!   access. Without `unsafe`, every read of an inline event runs
 //!   `from_utf8` again, and every read of a heap event checks its char
 //!   boundaries again; both were checked once, when the event was built.
+//!   And an event is one word (a pointer to a header at the end of its
+//!   text's allocation, or a few bytes in place): any event over 8 bytes is
+//!   moved out of the returned frame with 16-byte loads, which wait on the
+//!   parser's 8-byte stores (W1 −12 %, W4 −30 %; "Seventh pass").
 
 #![allow(unsafe_code)]
 
+use std::mem::ManuallyDrop;
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
 use std::sync::Arc;
-
-/// Up to this many bytes of an event's texts are stored in the event itself
-/// (see [`EventText`]).
-pub(crate) const INLINE_CAP: usize = 21;
 
 /// Over this many bytes, [`find_break`] hands the rest of a long line to
 /// memchr's wider, unrolled search.
@@ -148,7 +151,7 @@ pub(crate) fn concat_checked(data: &[u8], event_type: &str, id: &str) -> Option<
     if !(is_ascii(data) || std::str::from_utf8(data).is_ok()) {
         return None;
     }
-    let mut raw = Vec::with_capacity(data.len() + event_type.len() + id.len());
+    let mut raw = Vec::with_capacity(data.len() + event_type.len() + id.len() + EVENT_ROOM);
     raw.extend_from_slice(data);
     raw.extend_from_slice(event_type.as_bytes());
     raw.extend_from_slice(id.as_bytes());
@@ -200,47 +203,74 @@ pub(crate) fn is_utf8_inline(data: &[u8]) -> bool {
 /// `"message"`) and last event ID, stored so that reading one back checks
 /// nothing. The field is private: only the constructors here, which check
 /// what they store, build one.
-#[derive(Clone)]
-pub(crate) struct EventText(Repr);
+///
+/// It is one pointer-sized word, so that `Frame` and the `Result` that
+/// `Parser::next_frame` returns are 16 bytes, with the event in one word
+/// that the caller moves with one 8-byte load. A 32-byte frame was written
+/// by the parser with 8-byte stores and moved by the caller with 16-byte
+/// loads (any frame over 8 bytes is), and each such load waited for the
+/// stores to reach the cache (store forwarding fails when a load spans two
+/// stores): 12 % of W1's time and 20 % of W4's.
+///
+/// The word is one of:
+/// - **inline** (its lowest bit set): up to [`INLINE_CAP`] bytes of text in
+///   the word itself, with their lengths. It has no provenance and is never
+///   dereferenced; only its bytes are read.
+/// - **heap**: a pointer to a [`Header`] at the end of the text's own
+///   allocation (a `String`'s buffer, in its spare capacity), so that the
+///   event is one allocation, and a buffer the parser hands over (long
+///   data) needs no second one.
+pub(crate) struct EventText(NonNull<u8>);
 
-/// The representation is 32 bytes (as are `Frame` and the `Result` that
-/// `Parser::next_frame` returns): moving a returned event costs little. It
-/// is one enum with the fields in its variants (not a struct per variant):
-/// with nested structs the compiler built the inline form on the stack and
-/// copied it, a store forwarding stall (W4 −25 to −40 %).
-#[derive(Clone)]
-enum Repr {
-    /// `text` = data ++ event type ++ last event ID; `data_end` and
-    /// `type_end` are char boundaries (checked when stored).
-    Heap {
-        text: String,
-        data_end: u32,
-        type_end: u32,
-    },
-    /// A long last event ID, shared between events until it changes, or
-    /// offsets over `u32::MAX`: boxed to keep the other forms small. Read
-    /// with checked slicing (rare).
-    Large(Box<Large>),
-    /// The `Heap` layout, in place: `bytes[..len]` is UTF-8 and `data_end <=
-    /// type_end <= len` are char boundaries (checked or copied from `str`s
-    /// when stored). Bytes after `len` are unused and may hold anything.
-    Inline {
-        bytes: [u8; INLINE_CAP],
-        data_end: u8,
-        type_end: u8,
-        len: u8,
-    },
-}
+/// Spare capacity a `String` needs to become an [`EventText`] without
+/// growing: the [`Header`] and its alignment.
+pub(crate) const EVENT_ROOM: usize = size_of::<Header>() + align_of::<Header>() - 1;
 
-/// `text` = data ++ event type ++ (the last event ID, unless `shared_id`
-/// holds it).
-#[derive(Clone)]
-struct Large {
-    text: String,
+/// Up to this many bytes of an event's texts are stored in the event itself
+/// (see [`EventText`]): the word less a flag byte and a length byte.
+pub(crate) const INLINE_CAP: usize = size_of::<usize>() - 2;
+
+/// Where the inline form's bytes are in the word: the flag byte is the
+/// least significant (bit 0 set; a header's address never has it), then a
+/// byte of offsets, then the text.
+#[cfg(target_endian = "little")]
+const FLAG_AT: usize = 0;
+#[cfg(target_endian = "little")]
+const META_AT: usize = 1;
+#[cfg(target_endian = "little")]
+const TEXT_AT: usize = 2;
+#[cfg(target_endian = "big")]
+const FLAG_AT: usize = size_of::<usize>() - 1;
+#[cfg(target_endian = "big")]
+const META_AT: usize = size_of::<usize>() - 2;
+#[cfg(target_endian = "big")]
+const TEXT_AT: usize = 0;
+
+/// The heap form's description of its allocation, stored in the
+/// allocation's spare capacity after the text.
+///
+/// `start[..len]` is UTF-8 = data ++ event type ++ (the last event ID,
+/// unless `shared_id` holds it), with `data_end <= type_end <= len` char
+/// boundaries (checked when stored). `start` and `cap` are the `Vec<u8>`
+/// that owns the allocation. Nothing changes after it is written; the
+/// event frees it in `Drop`.
+struct Header {
+    start: NonNull<u8>,
+    cap: usize,
+    len: usize,
     data_end: usize,
     type_end: usize,
+    /// A long last event ID, shared between events until it changes.
     shared_id: Option<Arc<str>>,
 }
+
+// SAFETY: an `EventText` owns its allocation as a `String` does (no other
+// pointer to it exists; `Clone` copies it) and never changes it, so sending
+// or sharing one is as safe as sending or sharing a `String` and an
+// `Arc<str>`. The inline form is plain bytes.
+unsafe impl Send for EventText {}
+// SAFETY: as for `Send`: shared access only reads.
+unsafe impl Sync for EventText {}
 
 impl EventText {
     /// The three texts in place, if they fit in [`INLINE_CAP`] bytes.
@@ -250,51 +280,60 @@ impl EventText {
         if len > INLINE_CAP {
             return None;
         }
-        let mut bytes = [0; INLINE_CAP];
-        let (d, rest) = bytes.split_at_mut(data.len());
+        let mut text = [0; INLINE_CAP];
+        let (d, rest) = text.split_at_mut(data.len());
         d.copy_from_slice(data.as_bytes());
         let (t, rest) = rest.split_at_mut(event_type.len());
         t.copy_from_slice(event_type.as_bytes());
         rest[..last_event_id.len()].copy_from_slice(last_event_id.as_bytes());
-        // All three fit in INLINE_CAP (< 256) bytes.
-        let narrow = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
-        Some(EventText(Repr::Inline {
-            bytes,
-            data_end: narrow(data.len()),
-            type_end: narrow(data.len() + event_type.len()),
-            len: narrow(len),
-        }))
+        Some(Self::inline_word(
+            text,
+            data.len(),
+            data.len() + event_type.len(),
+            len,
+        ))
+    }
+
+    /// The inline word: `text[..len]` UTF-8 and `data_end <= type_end <=
+    /// len <= INLINE_CAP` char boundaries of it (the callers check or copy
+    /// from `str`s). Each offset takes four bits.
+    #[inline(always)]
+    fn inline_word(text: [u8; INLINE_CAP], data_end: usize, type_end: usize, len: usize) -> Self {
+        debug_assert!(data_end <= type_end && type_end <= len && len <= INLINE_CAP);
+        let mut word = [0; size_of::<usize>()];
+        word[TEXT_AT..TEXT_AT + INLINE_CAP].copy_from_slice(&text);
+        // INLINE_CAP < 16: each offset fits in four bits.
+        word[FLAG_AT] = 1 | ((len as u8) << 4);
+        word[META_AT] = (data_end as u8) | ((type_end as u8) << 4);
+        let addr = usize::from_ne_bytes(word);
+        // Bit 0 is set: the pointer is never null (and never dereferenced).
+        let ptr = std::ptr::without_provenance_mut::<u8>(addr);
+        EventText(NonNull::new(ptr).unwrap_or(NonNull::dangling()))
     }
 
     /// Data only (default type, empty ID): `window[..len]`, where `window`
-    /// is [`INLINE_CAP`] bytes. The whole window is copied (a few wide
-    /// moves, where a variable-length copy would stall the moves of the
-    /// returned frame); the rest of it is never read.
+    /// is [`INLINE_CAP`] bytes. The whole window is copied (one move); the
+    /// rest of it is never read.
     ///
-    /// Infallible, so that the parser builds the event in place (an
-    /// `Option` around it is built on the stack and copied). The caller
-    /// checks the data with [`is_utf8_inline`] first, which the compiler
-    /// merges with the same check here; data that is not UTF-8 gives an
-    /// empty text, never an unchecked one.
+    /// Infallible, so that the parser builds the event in place. The caller
+    /// checks the data with [`is_utf8_inline`] first; it is checked again
+    /// here, so that soundness does not depend on the caller: data that is
+    /// not UTF-8 gives an empty text, never an unchecked one.
     #[inline(always)]
     pub(crate) fn inline_data(window: &[u8], len: usize) -> Self {
         let valid = len <= INLINE_CAP && window.get(..len).is_some_and(is_utf8_inline);
         debug_assert!(valid, "callers check the data first");
         // Zeros (UTF-8 too) if `window` is not INLINE_CAP bytes long.
-        let bytes: [u8; INLINE_CAP] = window.try_into().unwrap_or([0; INLINE_CAP]);
-        // At most INLINE_CAP (< 256) when valid.
-        let len = if valid { len as u8 } else { 0 };
-        EventText(Repr::Inline {
-            bytes,
-            data_end: len,
-            type_end: len,
-            len,
-        })
+        let text: [u8; INLINE_CAP] = window.try_into().unwrap_or([0; INLINE_CAP]);
+        let len = if valid { len } else { 0 };
+        Self::inline_word(text, len, len, len)
     }
 
-    /// `text` = data ++ type ++ (the ID, unless `shared_id` holds it). Ends
-    /// that are not char boundaries in order are a bug in the caller; such
-    /// text is stored in the checked form, whose reads would panic.
+    /// `text` = data ++ type ++ (the ID, unless `shared_id` holds it), in
+    /// its own allocation: the header goes into its spare capacity (grown
+    /// by [`EVENT_ROOM`] if it has less; the parser reserves it). Ends that
+    /// are not char boundaries in order are a bug in the caller (debug
+    /// builds assert); such text is stored whole as the data.
     #[inline]
     pub(crate) fn from_parts(
         text: String,
@@ -303,135 +342,212 @@ impl EventText {
         shared_id: Option<Arc<str>>,
     ) -> Self {
         let valid = data_end <= type_end
+            && type_end <= text.len()
             && text.is_char_boundary(data_end)
             && text.is_char_boundary(type_end);
         debug_assert!(valid, "ends of an event's texts must be char boundaries");
-        if shared_id.is_none() && valid {
-            if let (Ok(d), Ok(t)) = (u32::try_from(data_end), u32::try_from(type_end)) {
-                return EventText(Repr::Heap {
-                    text,
-                    data_end: d,
-                    type_end: t,
-                });
+        let (data_end, type_end) = if valid {
+            (data_end, type_end)
+        } else {
+            (text.len(), text.len())
+        };
+        let mut raw = ManuallyDrop::new(text.into_bytes());
+        if raw.capacity() - raw.len() < EVENT_ROOM {
+            raw.reserve_exact(EVENT_ROOM);
+        }
+        let len = raw.len();
+        let start = raw.as_mut_ptr();
+        // Padding to the header's alignment (a power of two).
+        let at = len + (start.addr().wrapping_add(len).wrapping_neg() & (align_of::<Header>() - 1));
+        debug_assert!(at + size_of::<Header>() <= raw.capacity());
+        // SAFETY: `start + at` is aligned for a `Header` and `at +
+        // size_of::<Header>() <= len + EVENT_ROOM <= capacity`: the header
+        // is written into spare capacity of the allocation that `start`
+        // points to, which `raw` (never dropped) no longer manages. The
+        // allocation now belongs to this text (see `Drop`). Neither pointer
+        // is null: the capacity is not zero, so `start` is an allocation.
+        unsafe {
+            let header = start.add(at).cast::<Header>();
+            header.write(Header {
+                start: NonNull::new_unchecked(start),
+                cap: raw.capacity(),
+                len,
+                data_end,
+                type_end,
+                shared_id,
+            });
+            EventText(NonNull::new_unchecked(header.cast::<u8>()))
+        }
+    }
+
+    /// The header, for the heap form.
+    #[inline(always)]
+    fn header(&self) -> Option<&Header> {
+        if self.0.as_ptr().addr() & 1 == 1 {
+            return None;
+        }
+        // SAFETY: without bit 0, the word is the pointer to the header that
+        // `from_parts` wrote into the allocation this text owns; it lives
+        // (unchanged) until `Drop`, and the borrow ends before.
+        Some(unsafe { self.0.cast::<Header>().as_ref() })
+    }
+
+    /// `[from, to)` of the texts.
+    #[inline(always)]
+    fn part(&self, which: Part) -> &str {
+        match self.header() {
+            Some(h) => {
+                let (from, to) = match which {
+                    Part::Data => (0, h.data_end),
+                    Part::Type => (h.data_end, h.type_end),
+                    Part::Id => (h.type_end, h.len),
+                };
+                debug_assert!(from <= to && to <= h.len);
+                // SAFETY: `start[..len]` is the UTF-8 text of the header
+                // (see `Header`), alive while `self` is, and `from <= to`
+                // are two of its char boundaries `0 <= data_end <= type_end
+                // <= len`, checked by `from_parts`.
+                unsafe {
+                    let text = std::slice::from_raw_parts(h.start.as_ptr(), h.len);
+                    std::str::from_utf8_unchecked(text.get_unchecked(from..to))
+                }
+            }
+            None => {
+                let bytes = self.inline_bytes();
+                let len = usize::from(bytes[FLAG_AT] >> 4);
+                let data_end = usize::from(bytes[META_AT] & 0xf);
+                let type_end = usize::from(bytes[META_AT] >> 4);
+                let (from, to) = match which {
+                    Part::Data => (0, data_end),
+                    Part::Type => (data_end, type_end),
+                    Part::Id => (type_end, len),
+                };
+                debug_assert!(from <= to && to <= INLINE_CAP);
+                // SAFETY: `inline_word` stored `len <= INLINE_CAP` UTF-8
+                // bytes at `TEXT_AT` and the char boundaries `data_end <=
+                // type_end <= len` (each four bits, under 16, so read back
+                // as stored), and nothing changes the word.
+                unsafe {
+                    let text = bytes.get_unchecked(TEXT_AT + from..TEXT_AT + to);
+                    std::str::from_utf8_unchecked(text)
+                }
             }
         }
-        EventText(Repr::Large(Box::new(Large {
-            text,
-            data_end,
-            type_end,
-            shared_id,
-        })))
+    }
+
+    /// The inline form's word, as bytes in place (the texts borrow them).
+    #[inline(always)]
+    fn inline_bytes(&self) -> &[u8; size_of::<usize>()] {
+        // SAFETY: the word is `size_of::<usize>()` initialised bytes, here
+        // a plain integer without provenance (`inline_word`); reading them
+        // as bytes for as long as `self` is borrowed is a plain read.
+        unsafe { &*std::ptr::from_ref(&self.0).cast::<[u8; size_of::<usize>()]>() }
     }
 
     /// The data.
     #[inline]
     pub(crate) fn data(&self) -> &str {
-        match &self.0 {
-            Repr::Heap { text, data_end, .. } => heap_part(text, 0, *data_end as usize),
-            Repr::Large(large) => &large.text[..large.data_end],
-            Repr::Inline {
-                bytes, data_end, ..
-            } => inline_part(bytes, 0, *data_end),
-        }
+        self.part(Part::Data)
     }
 
     /// The event type, empty for the default.
     #[inline]
     pub(crate) fn event_type(&self) -> &str {
-        match &self.0 {
-            Repr::Heap {
-                text,
-                data_end,
-                type_end,
-            } => heap_part(text, *data_end as usize, *type_end as usize),
-            Repr::Large(large) => &large.text[large.data_end..large.type_end],
-            Repr::Inline {
-                bytes,
-                data_end,
-                type_end,
-                ..
-            } if data_end != type_end => inline_part(bytes, *data_end, *type_end),
-            Repr::Inline { .. } => "",
-        }
+        self.part(Part::Type)
     }
 
     /// The last event ID.
     #[inline]
     pub(crate) fn last_event_id(&self) -> &str {
-        match &self.0 {
-            Repr::Heap { text, type_end, .. } => heap_part(text, *type_end as usize, text.len()),
-            Repr::Large(large) => match &large.shared_id {
-                Some(id) => id,
-                None => &large.text[large.type_end..],
-            },
-            Repr::Inline { type_end, len, .. } if type_end == len => "",
-            Repr::Inline {
-                bytes,
-                type_end,
-                len,
+        match self.header() {
+            Some(Header {
+                shared_id: Some(id),
                 ..
-            } => inline_part(bytes, *type_end, *len),
+            }) => id,
+            _ => self.part(Part::Id),
         }
     }
 
     /// The data as an owned `String`, in the event's allocation if it has
-    /// one.
+    /// one (no copy).
     #[inline]
     pub(crate) fn into_data(self) -> String {
-        match self.0 {
-            Repr::Heap {
-                mut text, data_end, ..
-            } => {
-                text.truncate(data_end as usize);
-                text
-            }
-            Repr::Large(large) => {
-                let Large {
-                    mut text, data_end, ..
-                } = *large;
-                text.truncate(data_end);
-                text
-            }
-            inline @ Repr::Inline { .. } => EventText(inline).data().to_owned(),
+        if self.header().is_none() {
+            return self.data().to_owned();
         }
+        let this = ManuallyDrop::new(self);
+        // SAFETY: a heap-form text, never used again (not even dropped).
+        let (mut raw, data_end) = unsafe { take_allocation(&this) };
+        raw.truncate(data_end);
+        // SAFETY: `raw[..data_end]` is the data: UTF-8, ending at a char
+        // boundary (see `Header`).
+        unsafe { String::from_utf8_unchecked(raw) }
     }
 
-    /// Which form holds the texts (for tests): `"inline"`, `"heap"` or
-    /// `"large"`.
+    /// Which form holds the texts (for tests): `"inline"` or `"heap"`.
     #[cfg(test)]
     pub(crate) fn form(&self) -> &'static str {
-        match self.0 {
-            Repr::Heap { .. } => "heap",
-            Repr::Large(_) => "large",
-            Repr::Inline { .. } => "inline",
+        match self.header() {
+            Some(_) => "heap",
+            None => "inline",
         }
     }
 }
 
-/// `text[from..to]` of a `Repr::Heap` text.
-#[inline(always)]
-fn heap_part(text: &str, from: usize, to: usize) -> &str {
-    debug_assert!(text.get(from..to).is_some());
-    // SAFETY: `from` and `to` are two of `0 <= data_end <= type_end <=
-    // text.len()`, read from a `Repr::Heap`, whose two ends `from_parts`
-    // checked to be char boundaries in that order; its `text` is never
-    // changed in place (only moved out, by `into_data`).
-    unsafe { text.get_unchecked(from..to) }
+/// One of an event's three texts.
+#[derive(Clone, Copy)]
+enum Part {
+    Data,
+    Type,
+    Id,
 }
 
-/// `bytes[from..to]` of a `Repr::Inline`, as a `str`.
-#[inline(always)]
-fn inline_part(bytes: &[u8; INLINE_CAP], from: u8, to: u8) -> &str {
-    let (from, to) = (usize::from(from), usize::from(to));
-    debug_assert!(from <= to && to <= INLINE_CAP);
-    debug_assert!(std::str::from_utf8(&bytes[from..to]).is_ok());
-    // SAFETY: `from` and `to` are two of `0 <= data_end <= type_end <= len
-    // <= INLINE_CAP`, read from a `Repr::Inline`, so the range is in bounds,
-    // and they are char boundaries of the UTF-8 text `bytes[..len]`: `inline`
-    // copied `bytes[..len]` from three `str`s ending at those offsets, and
-    // `inline_data` checked its data (or stored none); nothing else writes
-    // the fields.
-    unsafe { std::str::from_utf8_unchecked(bytes.get_unchecked(from..to)) }
+/// The heap form's allocation, as the `Vec` that owns it (its length the
+/// text's), and the data's end. The header is read out of it (and its
+/// shared ID dropped).
+///
+/// # Safety
+///
+/// `text` must be in the heap form, and neither it nor a copy of its word
+/// may be used afterwards (not even dropped): the allocation now belongs to
+/// the returned `Vec`.
+#[inline]
+unsafe fn take_allocation(text: &EventText) -> (Vec<u8>, usize) {
+    // SAFETY: the caller passes a heap-form text, whose word points to the
+    // header `from_parts` wrote; it is read out once (the caller does not
+    // use the text again).
+    let header = unsafe { text.0.cast::<Header>().read() };
+    // SAFETY: `start` and `cap` are the `Vec<u8>` that `from_parts` took
+    // apart, and `len <= cap` bytes of it are initialised.
+    let raw = unsafe { Vec::from_raw_parts(header.start.as_ptr(), header.len, header.cap) };
+    (raw, header.data_end)
+}
+
+impl Clone for EventText {
+    fn clone(&self) -> Self {
+        match self.header() {
+            None => EventText(self.0),
+            Some(h) => {
+                let mut text = String::with_capacity(h.len + EVENT_ROOM);
+                text.push_str(self.data());
+                text.push_str(self.event_type());
+                if h.shared_id.is_none() {
+                    text.push_str(self.last_event_id());
+                }
+                EventText::from_parts(text, h.data_end, h.type_end, h.shared_id.clone())
+            }
+        }
+    }
+}
+
+impl Drop for EventText {
+    #[inline]
+    fn drop(&mut self) {
+        if self.header().is_some() {
+            // SAFETY: a heap-form text, dropped now and never used again.
+            drop(unsafe { take_allocation(self) });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -612,24 +728,35 @@ mod tests {
 
     #[test]
     fn inline_texts() {
-        let t = EventText::inline("d\u{e9}", "ty", "\u{1F600}").expect("fits");
+        let t = EventText::inline("\u{e9}", "t", "ab").expect("fits");
         assert_eq!(t.form(), "inline");
-        assert_eq!(parts(&t), ("d\u{e9}", "ty", "\u{1F600}"));
-        assert_eq!(t.into_data(), "d\u{e9}");
+        assert_eq!(parts(&t), ("\u{e9}", "t", "ab"));
+        assert_eq!(t.clone().into_data(), "\u{e9}");
+        assert_eq!(parts(&t.clone()), ("\u{e9}", "t", "ab"));
         assert!(EventText::inline(&"x".repeat(INLINE_CAP), "", "").is_some());
         assert!(EventText::inline(&"x".repeat(INLINE_CAP), "t", "").is_none());
         let t = EventText::inline("", "", "").expect("fits");
         assert_eq!(parts(&t), ("", "", ""));
+        // Every split of a full inline text reads back.
+        let full = "abcdefgh";
+        let full = &full[..INLINE_CAP];
+        for d in 0..=INLINE_CAP {
+            for t in d..=INLINE_CAP {
+                let e = EventText::inline(&full[..d], &full[d..t], &full[t..]).expect("fits");
+                assert_eq!(parts(&e), (&full[..d], &full[d..t], &full[t..]));
+            }
+        }
 
         let mut window = [b'z'; INLINE_CAP];
         window[..3].copy_from_slice(b"abc");
         let t = EventText::inline_data(&window, 3);
         assert_eq!(parts(&t), ("abc", "", ""));
         // Only the data must be UTF-8; the rest of the window is never read.
-        window[5] = 0xff;
-        assert!(is_utf8_inline(&window[..5]));
-        assert_eq!(EventText::inline_data(&window, 5).data().len(), 5);
-        assert!(!is_utf8_inline(&window[..6]));
+        window[INLINE_CAP - 1] = 0xff;
+        assert!(is_utf8_inline(&window[..INLINE_CAP - 1]));
+        let t = EventText::inline_data(&window, INLINE_CAP - 1);
+        assert_eq!(t.data().len(), INLINE_CAP - 1);
+        assert!(!is_utf8_inline(&window));
         // A character cut by the data's end is not UTF-8.
         window[..2].copy_from_slice("\u{e9}".as_bytes());
         assert!(!is_utf8_inline(&window[..1]));
@@ -650,29 +777,76 @@ mod tests {
     }
 
     #[test]
-    fn heap_and_large_texts() {
+    fn heap_texts() {
         let t = EventText::from_parts("d\u{e9}typeid".to_owned(), 3, 7, None);
         assert_eq!(t.form(), "heap");
         assert_eq!(parts(&t), ("d\u{e9}", "type", "id"));
+        assert_eq!(parts(&t.clone()), ("d\u{e9}", "type", "id"));
         assert_eq!(t.clone().into_data(), "d\u{e9}");
         let t = EventText::from_parts("abc".to_owned(), 3, 3, None);
         assert_eq!(parts(&t), ("abc", "", ""));
         let id: Arc<str> = Arc::from("shared");
-        let t = EventText::from_parts("dt".to_owned(), 1, 2, Some(id));
-        assert_eq!(t.form(), "large");
+        let t = EventText::from_parts("dt".to_owned(), 1, 2, Some(id.clone()));
+        assert_eq!(t.form(), "heap");
         assert_eq!(parts(&t), ("d", "t", "shared"));
         assert_eq!(t.into_data(), "d");
+        assert_eq!(Arc::strong_count(&id), 1);
     }
 
-    /// Ends that are not char boundaries never reach the unchecked reads
-    /// (release builds; debug builds assert).
+    /// The header lands at every alignment after the text, in spare
+    /// capacity or in capacity reserved for it; the data is handed back in
+    /// the same allocation.
+    #[test]
+    fn headers_at_every_offset() {
+        let step = if cfg!(miri) { 3 } else { 1 };
+        for len in (0..40).step_by(step) {
+            for room in [0, 1, EVENT_ROOM - 1, EVENT_ROOM, EVENT_ROOM + 9] {
+                let mut text = String::with_capacity(len + room);
+                text.extend((0..len).map(|i| char::from(b'a' + (i % 26) as u8)));
+                let copy = text.clone();
+                let start = text.as_ptr();
+                let (d, t) = (len / 2, len - len / 4);
+                let e = EventText::from_parts(text, d, t, None);
+                assert_eq!(e.form(), "heap");
+                assert_eq!(
+                    parts(&e),
+                    (&copy[..d], &copy[d..t], &copy[t..]),
+                    "{len} {room}"
+                );
+                let c = e.clone();
+                let data = e.into_data();
+                assert_eq!(data, copy[..d]);
+                if room >= EVENT_ROOM {
+                    assert_eq!(data.as_ptr(), start, "no reallocation with room");
+                }
+                assert_eq!(parts(&c), (&copy[..d], &copy[d..t], &copy[t..]));
+            }
+        }
+    }
+
+    #[test]
+    fn texts_move_between_threads() {
+        let heap = EventText::from_parts("data".repeat(9), 4, 8, Some(Arc::from("id")));
+        let inline = EventText::inline("d", "t", "i").expect("fits");
+        let back = std::thread::spawn(move || {
+            assert_eq!(parts(&heap), ("data", "data", "id"));
+            (heap, inline)
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(parts(&back.1), ("d", "t", "i"));
+        assert_eq!(back.0.into_data(), "data");
+    }
+
+    /// Ends that are not char boundaries never reach the unchecked reads:
+    /// the text is kept whole as the data (release builds; debug builds
+    /// assert).
     #[test]
     #[cfg(not(debug_assertions))]
-    fn bad_ends_are_kept_in_the_checked_form() {
+    fn bad_ends_keep_the_text_as_data() {
         let t = EventText::from_parts("d\u{e9}x".to_owned(), 2, 3, None);
-        assert_eq!(t.form(), "large");
-        assert!(std::panic::catch_unwind(|| t.data().len()).is_err());
+        assert_eq!(parts(&t), ("d\u{e9}x", "", ""));
         let t = EventText::from_parts("abc".to_owned(), 2, 1, None);
-        assert_eq!(t.form(), "large");
+        assert_eq!(parts(&t), ("abc", "", ""));
     }
 }

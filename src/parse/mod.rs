@@ -56,7 +56,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::field::RetryDelay;
 
 pub use frame::{Comment, Frame, MessageEvent};
-use frame::{EventText, INLINE_CAP};
+use frame::{EventText, EVENT_ROOM, INLINE_CAP};
 #[cfg(feature = "stream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stream")))]
 pub use stream::{BodyData, FrameStream, FrameStreamError};
@@ -213,11 +213,27 @@ pub enum ParseErrorKind {
 /// // the next event parses normally
 /// assert!(matches!(p.next_frame(), Ok(Some(Frame::Event(e))) if e.data() == "ok"));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ParseError {
     kind: ParseErrorKind,
-    limit: usize,
+    /// The limit, little-endian, saturated at 2^56 - 1 bytes (a limit that
+    /// could ever be exceeded is far below). Seven bytes keep the error at
+    /// eight and the `Result` of [`Parser::next_frame`] at 16, returned in
+    /// registers.
+    limit: [u8; 7],
 }
+
+// An event is one word and what `next_frame` returns two (see `EventText`): a
+// change that makes it bigger fails here, not only in the benches.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(std::mem::size_of::<MessageEvent>() == 8);
+    assert!(std::mem::size_of::<Frame>() == 16);
+    assert!(std::mem::size_of::<Result<Option<Frame>, ParseError>>() == 16);
+};
+
+/// The largest limit a [`ParseError`] stores as it is (64 PiB).
+const ERROR_LIMIT_MAX: u64 = (1 << 56) - 1;
 
 impl ParseError {
     /// Which limit was exceeded.
@@ -245,16 +261,36 @@ impl ParseError {
     /// ```
     #[must_use]
     pub fn limit(&self) -> usize {
-        self.limit
+        let mut le = [0; 8];
+        le[..7].copy_from_slice(&self.limit);
+        usize::try_from(u64::from_le_bytes(le)).unwrap_or(usize::MAX)
+    }
+
+    fn new(kind: ParseErrorKind, limit: usize) -> Self {
+        let limit = u64::try_from(limit).map_or(ERROR_LIMIT_MAX, |l| l.min(ERROR_LIMIT_MAX));
+        let le = limit.to_le_bytes();
+        ParseError {
+            kind,
+            limit: [le[0], le[1], le[2], le[3], le[4], le[5], le[6]],
+        }
+    }
+}
+
+impl fmt::Debug for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseError")
+            .field("kind", &self.kind)
+            .field("limit", &self.limit())
+            .finish()
     }
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            ParseErrorKind::LineTooLong => write!(f, "line exceeds {}-byte limit", self.limit),
+            ParseErrorKind::LineTooLong => write!(f, "line exceeds {}-byte limit", self.limit()),
             ParseErrorKind::EventTooLarge => {
-                write!(f, "event data exceeds {}-byte limit", self.limit)
+                write!(f, "event data exceeds {}-byte limit", self.limit())
             }
         }
     }
@@ -368,9 +404,10 @@ const MAX_SIZE_HINT: usize = 256 * 1024;
 /// SIMD UTF-8 check and a short copy are faster than checking in place).
 /// Parsed bytes are released on the next feed; the unparsed rest moves
 /// amortised O(1) times. Each dispatched event costs one heap allocation
-/// (data, type and a short last event ID together; none for up to 21 bytes;
-/// two while the last event ID is over 128 bytes, which is shared instead of
-/// copied); a comment costs one if non-empty; a retry none.
+/// (data, type and a short last event ID together; none for up to 6 bytes
+/// on 64-bit targets; a last event ID over 128 bytes is shared instead of
+/// copied, one allocation each time it changes); a comment costs two if
+/// non-empty (its text, and a box that keeps [`Frame`] small); a retry none.
 pub struct Parser {
     config: ParserConfig,
     /// Fed, not yet released bytes, when they were copied. Lines are parsed
@@ -1151,7 +1188,7 @@ impl Parser {
             ParseErrorKind::LineTooLong => self.config.max_line_len,
             ParseErrorKind::EventTooLarge => self.config.max_event_len,
         };
-        ParseError { kind, limit }
+        ParseError::new(kind, limit)
     }
 
     /// Forgets the event being built (not the last event ID string).
@@ -1359,12 +1396,12 @@ impl Parser {
                         return Some(Frame::Event(event));
                     }
                 }
-                text = decode_line(data, extra);
+                text = decode_line(data, extra + EVENT_ROOM);
             }
             Data::Acc => {
                 self.data = Data::None;
                 self.data_len = 0;
-                let need = self.acc.len() + extra;
+                let need = self.acc.len() + extra + EVENT_ROOM;
                 if self.acc.len() > COPY_MAX && self.acc.capacity() >= need {
                     // Long data: the buffer becomes the event's text (no
                     // copy); the next one is allocated when needed, at this
@@ -1378,15 +1415,15 @@ impl Parser {
                     // event's one allocation, and `acc` kept for the next
                     // event. For data of a few lines this beats
                     // `String::from_utf8`'s check in place (W2 +5-14 %).
-                    text = decode_line(&self.acc, extra);
+                    text = decode_line(&self.acc, extra + EVENT_ROOM);
                     self.acc.clear();
                 }
-                text.reserve(extra);
+                text.reserve(extra + EVENT_ROOM);
             }
             Data::Text => {
                 self.data = Data::None;
                 self.data_len = 0;
-                text = take_text(&mut self.text, &mut self.capacity_hint, extra);
+                text = take_text(&mut self.text, &mut self.capacity_hint, extra + EVENT_ROOM);
             }
         }
         let data_end = text.len();
