@@ -63,7 +63,8 @@ pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
 use crate::unchecked::{
-    concat_checked, find_break, is_utf8_inline, push_decoded, string_from_utf8_lossy,
+    concat_checked, find_break, has_nul, is_utf8_inline, push_decoded, same_bytes,
+    string_from_utf8_lossy,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -1616,8 +1617,7 @@ fn set_type(event_type: &mut String, value: &[u8]) {
 /// then holds the new ID, decoded, different from `last_id`.
 #[inline]
 fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool) {
-    // No early exit: this compiles to a vector loop for ID-sized values.
-    if value.iter().fold(false, |nul, &b| nul | (b == 0)) {
+    if has_nul(value) {
         return;
     }
     if same_bytes(last_id.as_bytes(), value) {
@@ -1627,18 +1627,6 @@ fn set_id(value: &[u8], last_id: &str, id_buf: &mut String, id_dirty: &mut bool)
         push_decoded(id_buf, value);
         *id_dirty = true;
     }
-}
-
-/// Slice equality for short values (type, ID) without a `memcmp` call.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() > 64 {
-        return a == b;
-    }
-    a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 #[derive(Clone, Copy)]
