@@ -164,6 +164,16 @@ pub(crate) fn concat_checked(data: &[u8], event_type: &str, id: &str) -> Option<
     Some(unsafe { String::from_utf8_unchecked(raw) })
 }
 
+/// `bytes` as a `str` if it is ASCII (checked with [`is_ascii`], inlined).
+#[inline(always)]
+pub(crate) fn ascii_str(bytes: &[u8]) -> Option<&str> {
+    if !is_ascii(bytes) {
+        return None;
+    }
+    // SAFETY: ASCII is UTF-8.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
 /// Appends `bytes` decoded as UTF-8, with U+FFFD for each maximal invalid
 /// subpart (as `String::from_utf8_lossy` and the WHATWG decoder do). ASCII
 /// (the usual ID or type) is appended after a check that vectorises, with

@@ -63,7 +63,7 @@ pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
 use crate::unchecked::{
-    concat_checked, find_break, has_nul, is_utf8_inline, push_decoded, same_bytes,
+    ascii_str, concat_checked, find_break, has_nul, is_utf8_inline, push_decoded, same_bytes,
     string_from_utf8_lossy,
 };
 
@@ -1514,7 +1514,17 @@ fn decode_line(data: &[u8], extra: usize) -> String {
     if data.len() > PIECEWISE_MIN {
         return decode_long(data, extra);
     }
-    let decoded = decode_cow(data);
+    // Short data (a few lines, or a line cut by a chunk's end): an inlined
+    // ASCII check is faster than simdutf8's call and setup.
+    let short = if data.len() <= LONG_DATA {
+        ascii_str(data)
+    } else {
+        None
+    };
+    let decoded = match short {
+        Some(ascii) => std::borrow::Cow::Borrowed(ascii),
+        None => decode_cow(data),
+    };
     let mut text = String::with_capacity(decoded.len() + extra);
     text.push_str(&decoded);
     text
