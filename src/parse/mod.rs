@@ -1407,7 +1407,8 @@ impl Parser {
                     // Long data: the buffer becomes the event's text (no
                     // copy); the next one is allocated when needed, at this
                     // capacity.
-                    let raw = std::mem::take(&mut self.acc);
+                    let mut raw = std::mem::take(&mut self.acc);
+                    raw.reserve_exact(extra + EVENT_ROOM);
                     self.capacity_hint = raw.capacity();
                     text = string_from_utf8_lossy(raw);
                 } else {
@@ -1550,8 +1551,12 @@ fn decode_long(data: &[u8], extra: usize) -> String {
 fn take_text(data: &mut String, capacity_hint: &mut usize, extra: usize) -> String {
     let need = data.len() + extra;
     let mut text = if data.len() > COPY_MAX && data.capacity() <= 2 * need {
-        // The buffer becomes the event's text (no check, no copy).
-        let text = std::mem::take(data);
+        // The buffer becomes the event's text (no check, no copy). The next
+        // one is sized like it, with room for type, ID and the event's
+        // header (the hint taken before growing it made every event grow
+        // its buffer once more).
+        let mut text = std::mem::take(data);
+        text.reserve_exact(extra);
         *capacity_hint = text.capacity();
         text
     } else {
@@ -1851,7 +1856,13 @@ mod tests {
             assert_eq!(e.data().len(), big);
             assert_eq!(p.next_frame(), Ok(None));
             assert_eq!(p.text.capacity(), 0, "the buffer went to the event");
-            assert!(p.capacity_hint >= big, "the next one is sized like it");
+            assert!(
+                p.capacity_hint >= big + EVENT_ROOM,
+                "the next one is sized like it, with room for the event's header"
+            );
+            // The hint is the buffer as handed over (after room was made for
+            // the header), so the next one does not grow again.
+            assert_eq!(e.into_data().capacity(), p.capacity_hint, "round {round}");
         }
     }
 
