@@ -219,8 +219,8 @@ pub struct ParseError {
     kind: ParseErrorKind,
     /// The limit, little-endian, saturated at 2^56 - 1 bytes (a limit that
     /// could ever be exceeded is far below). Seven bytes keep the error at
-    /// eight and the `Result` of [`Parser::next_frame`] at 16, returned in
-    /// registers.
+    /// eight, and the `Result` that [`Parser::next_frame`] returns at two
+    /// words (see `EventText`).
     limit: [u8; 7],
 }
 
@@ -341,8 +341,10 @@ enum Spill {
 
 const SPILL_MIN: usize = 2048;
 /// Lines longer than this leave the fast line loop; a long `data:` line is
-/// then searched and decoded piece by piece (`long_data_line`).
-const LONG_SCAN: usize = 4096;
+/// then searched and decoded piece by piece (`long_data_line`). As long as
+/// `COPY_MAX`: shorter data is copied once more at dispatch anyway (from
+/// the spill buffer), so only longer lines gain from the piecewise pass.
+const LONG_SCAN: usize = COPY_MAX;
 /// Single-line data longer than this skips `heap_line_event` (see there).
 const LONG_DATA: usize = 1024;
 /// Gathered data up to this size is copied into the event (after a SIMD
@@ -1170,10 +1172,13 @@ impl Parser {
         self.spill
             .reserve(self.capacity_hint.clamp(LONG_SCAN, MAX_SIZE_HINT));
         let value_start = pos + offset;
+        // The fast loop searched up to `scan` already.
+        let searched = self.scan;
         let mut at = value_start;
         loop {
             let piece = &buf!(self)[at..(at + PIECE).min(limit)];
-            let line_break = memchr::memchr2(b'\n', b'\r', piece);
+            let skip = searched.saturating_sub(at).min(piece.len());
+            let line_break = memchr::memchr2(b'\n', b'\r', &piece[skip..]).map(|i| i + skip);
             let take = line_break.unwrap_or(piece.len());
             if at + take - pos > max_line {
                 self.clear_spill();
