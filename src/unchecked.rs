@@ -180,12 +180,10 @@ pub(crate) fn ascii_str(bytes: &[u8]) -> Option<&str> {
 /// no call.
 #[inline]
 pub(crate) fn push_decoded(out: &mut String, bytes: &[u8]) {
-    if is_ascii(bytes) {
-        // SAFETY: ASCII is UTF-8.
-        out.push_str(unsafe { std::str::from_utf8_unchecked(bytes) });
-        return;
+    match ascii_str(bytes) {
+        Some(ascii) => out.push_str(ascii),
+        None => push_lossy(out, bytes),
     }
-    push_lossy(out, bytes);
 }
 
 /// [`push_decoded`] for text that is not ASCII.
@@ -200,10 +198,12 @@ fn push_lossy(out: &mut String, bytes: &[u8]) {
 }
 
 /// `bytes.is_ascii()` without an early exit (`<[u8]>::is_ascii` exits
-/// early, word by word) and without a byte loop at the end: whole words,
-/// then the word that ends at the end of `bytes` (overlapping), all ORed
-/// together. (A fold over the bytes vectorises, but its epilogue of 4-byte
-/// and 1-byte steps was half of the check of a 100-byte event.)
+/// early, word by word) and without a byte loop at the end: from 16 bytes,
+/// SSE2 blocks ([`or_blocks`]); below that (and off x86-64), whole 8- or
+/// 4-byte words and the word that ends at the end of `bytes`, overlapping,
+/// all ORed together; a fold under 4 bytes. (A fold over all the bytes
+/// vectorises, but its epilogue of 4-byte and 1-byte steps was half of the
+/// check of a 100-byte event.)
 #[inline(always)]
 fn is_ascii(bytes: &[u8]) -> bool {
     const HIGH: u64 = 0x8080_8080_8080_8080;
