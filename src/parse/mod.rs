@@ -1617,7 +1617,7 @@ fn decode_long(data: &[u8], extra: usize) -> String {
 #[inline(never)]
 fn take_text(data: &mut String, capacity_hint: &mut usize, extra: usize) -> String {
     let need = data.len() + extra;
-    let mut text = if data.len() > COPY_MAX && data.capacity() <= 2 * need {
+    if data.len() > COPY_MAX && data.capacity() <= 2 * need {
         // The buffer becomes the event's text (no check, no copy). The next
         // one is sized like it, with room for type, ID and the event's
         // header (the hint taken before growing it made every event grow
@@ -1633,9 +1633,7 @@ fn take_text(data: &mut String, capacity_hint: &mut usize, extra: usize) -> Stri
         text.push_str(data);
         data.clear();
         text
-    };
-    text.reserve(extra);
-    text
+    }
 }
 
 /// The type of the event being dispatched, `""` for the default.
