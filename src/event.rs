@@ -37,7 +37,7 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 
 use crate::field::{EventId, EventName, InvalidField, RetryDelay};
-use crate::unchecked::find_break;
+use crate::unchecked::{self, find_break};
 
 /// A keep-alive frame: an empty comment (`:\n\n`).
 ///
@@ -485,12 +485,40 @@ const NEXT_DATA: &[u8] = b"\ndata: ";
 #[inline(always)]
 fn put_data(buf: &mut BytesMut, data: &[u8], open: bool) {
     buf.extend_from_slice(after_line(NEXT_DATA, open));
-    let last = for_each_line(data, |line| {
-        buf.extend_from_slice(line);
-        buf.extend_from_slice(NEXT_DATA);
-    });
-    buf.extend_from_slice(last);
+    // The first line as one search and one copy (most data is one line);
+    // the lines after it, if any, mostly in blocks.
+    let mut at = put_line_rest(buf, data, 0);
+    while at < data.len() {
+        at = unchecked::put_short_lines(buf, data, at, NEXT_DATA_WORD, NEXT_DATA.len());
+        at = put_line_rest(buf, data, at);
+    }
     buf.extend_from_slice(b"\n\n");
+}
+
+/// [`NEXT_DATA`] padded to a word, for [`unchecked::put_short_lines`].
+const NEXT_DATA_WORD: [u8; 8] = *b"\ndata:  ";
+
+/// Long lines are searched and copied in pieces of this size, each copied
+/// while the search has just brought it into L1 (searching a 64 KiB line
+/// whole, then copying it, read it twice from L2 or L3).
+const PIECE: usize = 8 * 1024;
+
+/// Writes the rest of the line that starts at `data[at..]` (if any), and the
+/// `\ndata: ` that ends it if a break ends it; returns the index after that
+/// break, or `data.len()`.
+#[inline(always)]
+fn put_line_rest(buf: &mut BytesMut, data: &[u8], mut at: usize) -> usize {
+    while let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
+        let piece = &rest[..rest.len().min(PIECE)];
+        if let Some(i) = find_break(piece) {
+            buf.extend_from_slice(&piece[..i]);
+            buf.extend_from_slice(NEXT_DATA);
+            return skip_break_at(data, at + i);
+        }
+        buf.extend_from_slice(piece);
+        at += piece.len();
+    }
+    at
 }
 
 /// Calls `f` with each line of `text` but the last, and returns the last line
