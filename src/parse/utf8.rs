@@ -52,6 +52,10 @@ impl PieceDecoder {
         // `tail` starts with a lead byte, which ends whatever came before,
         // so the two parts decode independently.
         out.push_str(&super::decode_cow(body));
+        if tail.is_empty() {
+            // The usual case: the piece ends on a character boundary.
+            return;
+        }
         match std::str::from_utf8(tail) {
             Err(e) if e.error_len().is_none() => {
                 self.pending[..tail.len()].copy_from_slice(tail);
