@@ -74,6 +74,12 @@ impl PieceDecoder {
         }
     }
 
+    /// Whether no character is unfinished: the next piece may be appended
+    /// without this decoder (as long as it is plain ASCII).
+    pub(super) fn is_clear(&self) -> bool {
+        self.pending_len == 0
+    }
+
     /// Forgets an unfinished character (the line was dropped).
     pub(super) fn reset(&mut self) {
         self.pending_len = 0;
