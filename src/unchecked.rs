@@ -117,7 +117,7 @@ fn break_mask(block: &[u8]) -> u32 {
 
 /// Copies `text[at..]` to the end of `buf`, writing the first `next_len`
 /// bytes of `next` in place of each line break (CRLF, a lone CR or a lone
-/// LF), 32 bytes at a time, while at least 80 bytes are left and `buf` has
+/// LF), 32 bytes at a time, while at least 64 bytes are left and `buf` has
 /// room. Returns where it stopped; the rest is the caller's, which may go on
 /// from there in any way: the stop is never inside a CRLF, and `text[ret]`
 /// may be a break not yet handled. `buf` never grows here. `next_len` is 2
@@ -156,10 +156,12 @@ pub(crate) fn put_short_lines(
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 macro_rules! put_blocks {
     ($buf:ident, $text:ident, $at:ident, $next:ident, $next_len:ident) => {{
-        /// Room for a block with a break every other byte, so that the
-        /// check at each break (which makes the stores after it safe)
-        /// fails only near the end of `buf`'s capacity.
-        const ROOM: usize = 32 + 16 * (8 + 32);
+        /// Room for everything one block can write: each of up to 32
+        /// breaks moves the output on by at most 7 bytes more than the
+        /// input (`next_len - 1`), so the last break's writes (8 bytes of
+        /// separator at its place, then 32 bytes) end before `out + 7 * 31
+        /// + 31 + 8 + 32 = out + 288`.
+        const ROOM: usize = 288;
         let n = $text.len();
         let spare = $buf.spare_capacity_mut();
         let room = spare.len();
@@ -169,9 +171,9 @@ macro_rules! put_blocks {
         let src_ptr = $text.as_ptr();
         // `out` is where the byte `text[src]` goes, relative to `dst`.
         let (mut src, mut out) = ($at, 0);
-        // Every load below starts at most 32 bytes after `src`, and reads
-        // 32 bytes: in bounds while `src + 80 <= n`.
-        'blocks: while src + 80 <= n && room - out >= ROOM {
+        // Every load below reads 32 bytes starting at most 32 bytes after
+        // `src`: in bounds while `src + 64 <= n`.
+        'blocks: while src + 64 <= n && room - out >= ROOM {
             // SAFETY: `text[src..src + 32]` is in bounds (see above); the
             // store is inside `spare` (`out + 32 <= room`, as `ROOM >= 32`).
             let mut mask = unsafe {
@@ -184,9 +186,11 @@ macro_rules! put_blocks {
                 out += 32;
                 continue;
             }
+            let block_out = out;
             while mask != 0 {
                 let k = mask.trailing_zeros() as usize;
-                let is_cr = $text[src + k] == b'\r';
+                // SAFETY: `k < 32` and `src + 32 <= n`.
+                let is_cr = unsafe { *src_ptr.add(src + k) } == b'\r';
                 if is_cr && k == 31 {
                     // A CR that ends the block may start a CRLF: leave it
                     // to the caller, so that `src` steps by 32 bytes
@@ -197,30 +201,27 @@ macro_rules! put_blocks {
                     out += k;
                     break 'blocks;
                 }
-                if room - out < k + $next_len + 32 {
-                    // No room for what this break writes (rare: `ROOM` is
-                    // for a block's worth of breaks).
-                    src += k;
-                    out += k;
-                    break 'blocks;
-                }
-                let skip = 1 + usize::from(is_cr && $text[src + k + 1] == b'\n');
+                let crlf = is_cr && $text[src + k + 1] == b'\n';
+                let skip = 1 + usize::from(crlf);
                 // The input after the break (to the block's end, and more)
                 // goes after the separator; `from <= src + 32`.
                 let from = src + k + skip;
+                debug_assert!(out + k + $next_len + 32 <= block_out + ROOM);
                 // SAFETY: 8 and then 32 bytes from `dst + out + k`, inside
-                // `spare` (`out + k + next_len + 32 <= room`, just checked,
-                // and `next_len <= 8`); 32 bytes read at `from <= src +
-                // 32`, in bounds (see above).
+                // `spare`: `out + k + next_len + 32 <= block_out + ROOM <=
+                // room` (see `ROOM`; `next_len <= 8`); 32 bytes read at
+                // `from <= src + 32`, in bounds (see above).
                 unsafe {
                     dst.add(out + k).cast::<[u8; 8]>().write_unaligned($next);
                     store(dst.add(out + k + $next_len), load(src_ptr.add(from)));
                 }
                 // Now the input at `from` goes to `out + k + next_len`.
                 out += $next_len - skip;
-                // Clear the break's bits (and a CRLF's LF); none are left
-                // when the break ends the block.
-                mask &= u32::MAX.checked_shl((k + skip) as u32).unwrap_or(0);
+                // Clear the break's bit, and a CRLF's LF (the next one).
+                mask &= mask - 1;
+                if crlf {
+                    mask &= mask.wrapping_sub(1);
+                }
             }
             src += 32;
             out += 32;
