@@ -131,7 +131,9 @@ fn break_mask(block: &[u8]) -> u32 {
 /// once; at a break, the separator and then the 32 input bytes after the
 /// break are stored over what followed it. With AVX2 (detected at run time)
 /// a block is one vector, else two SSE2 vectors.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+///
+/// Where SSE2 is not the baseline, nothing is done here: the caller's safe
+/// path copies every line.
 #[inline]
 pub(crate) fn put_short_lines(
     buf: &mut bytes::BytesMut,
@@ -141,11 +143,17 @@ pub(crate) fn put_short_lines(
     next_len: usize,
 ) -> usize {
     assert!((2..=next.len()).contains(&next_len));
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (just detected).
         unsafe { blocks_avx2::put_short_lines(buf, text, at, next, next_len) }
     } else {
         blocks_sse2::put_short_lines(buf, text, at, next, next_len)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        let _ = (buf, text);
+        at
     }
 }
 
@@ -243,14 +251,16 @@ macro_rules! put_blocks {
 /// only takes the common case, a long line of ASCII, in one pass (load,
 /// check, store) where the parser searched it, then checked it, then copied
 /// it: three passes, the first one out of cache (W3, 64 KiB lines).
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+///
+/// Where SSE2 is not the baseline, nothing is taken here.
 #[inline]
 pub(crate) fn push_plain_blocks(out: &mut String, bytes: &[u8], max: usize) -> usize {
     let n = bytes.len().min(max) & !31;
-    if n == 0 {
+    if n == 0 || cfg!(not(all(target_arch = "x86_64", target_feature = "sse2"))) {
         return 0;
     }
     out.reserve(n);
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 is available (just detected); `out` has room for `n
         // <= bytes.len()` more bytes (just reserved).
@@ -259,12 +269,7 @@ pub(crate) fn push_plain_blocks(out: &mut String, bytes: &[u8], max: usize) -> u
         // SAFETY: as above, without AVX2.
         unsafe { blocks_sse2::push_plain(out, bytes, n) }
     }
-}
-
-/// Where SSE2 is not the baseline: nothing is taken here.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-pub(crate) fn push_plain_blocks(_out: &mut String, _bytes: &[u8], _max: usize) -> usize {
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     0
 }
 
@@ -343,31 +348,34 @@ mod blocks_sse2 {
         }
     }
 
+    /// A bit per byte that is CR or LF, or (with `non_ascii`) has its top
+    /// bit set.
     #[inline(always)]
-    fn breaks(v: Block) -> u32 {
+    fn marked(v: Block, non_ascii: bool) -> u32 {
         let half = |v: __m128i| {
             // SAFETY: SSE2; no memory is touched.
             unsafe {
                 let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
                 let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
-                _mm_movemask_epi8(_mm_or_si128(lf, cr)) as u32
+                let mut marks = _mm_or_si128(lf, cr);
+                if non_ascii {
+                    marks = _mm_or_si128(marks, v);
+                }
+                _mm_movemask_epi8(marks) as u32
             }
         };
         half(v[0]) | (half(v[1]) << 16)
     }
 
-    /// A bit per byte that is CR, LF or not ASCII (its top bit set).
+    #[inline(always)]
+    fn breaks(v: Block) -> u32 {
+        marked(v, false)
+    }
+
+    /// A bit per byte that is CR, LF or not ASCII.
     #[inline(always)]
     fn plain(v: Block) -> u32 {
-        let half = |v: __m128i| {
-            // SAFETY: SSE2; no memory is touched.
-            unsafe {
-                let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-                let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
-                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(lf, cr), v)) as u32
-            }
-        };
-        half(v[0]) | (half(v[1]) << 16)
+        marked(v, true)
     }
 
     /// # Safety
@@ -415,11 +423,14 @@ mod blocks_avx2 {
         unsafe { _mm256_storeu_si256(p.cast::<__m256i>(), v) }
     }
 
+    /// A bit per byte that is CR or LF, or (with `non_ascii`) has its top
+    /// bit set.
+    ///
     /// # Safety
     /// AVX2 is available.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn breaks(v: __m256i) -> u32 {
+    unsafe fn marked(v: __m256i, non_ascii: bool) -> u32 {
         // SAFETY: by the caller's contract; no memory is touched. (The
         // block is needed on Rust 1.85, where these intrinsics are `unsafe`
         // functions; later ones declare them safe inside AVX2 code.)
@@ -427,24 +438,30 @@ mod blocks_avx2 {
         unsafe {
             let lf = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\n' as i8));
             let cr = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\r' as i8));
-            _mm256_movemask_epi8(_mm256_or_si256(lf, cr)) as u32
+            let mut marks = _mm256_or_si256(lf, cr);
+            if non_ascii {
+                marks = _mm256_or_si256(marks, v);
+            }
+            _mm256_movemask_epi8(marks) as u32
         }
     }
 
-    /// A bit per byte that is CR, LF or not ASCII (its top bit set).
-    ///
+    /// # Safety
+    /// AVX2 is available.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn breaks(v: __m256i) -> u32 {
+        // SAFETY: by the caller's contract.
+        unsafe { marked(v, false) }
+    }
+
     /// # Safety
     /// AVX2 is available.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn plain(v: __m256i) -> u32 {
-        // SAFETY: as in `breaks`.
-        #[allow(unused_unsafe)]
-        unsafe {
-            let lf = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\n' as i8));
-            let cr = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\r' as i8));
-            _mm256_movemask_epi8(_mm256_or_si256(_mm256_or_si256(lf, cr), v)) as u32
-        }
+        // SAFETY: by the caller's contract.
+        unsafe { marked(v, true) }
     }
 
     /// # Safety
@@ -466,20 +483,6 @@ mod blocks_avx2 {
     ) -> usize {
         put_blocks!(buf, text, at, next, next_len)
     }
-}
-
-/// Where SSE2 is not the baseline: nothing is done here, the caller's safe
-/// path copies every line.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-pub(crate) fn put_short_lines(
-    _buf: &mut bytes::BytesMut,
-    _text: &[u8],
-    at: usize,
-    _next: [u8; 8],
-    _next_len: usize,
-) -> usize {
-    at
 }
 
 /// The index of the first CR or LF in `hay`: eight bytes at a time for the
