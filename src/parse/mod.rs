@@ -63,8 +63,8 @@ pub use stream::{BodyData, FrameStream, FrameStreamError};
 use utf8::PieceDecoder;
 
 use crate::unchecked::{
-    ascii_str, concat_checked, find_break, has_nul, is_utf8_inline, push_decoded,
-    push_plain_blocks, same_bytes, string_from_utf8_lossy,
+    ascii_str, concat_checked, find_break, has_nul, is_utf8_inline, push_decoded, same_bytes,
+    string_from_utf8_lossy,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -626,14 +626,11 @@ impl Parser {
     /// line break; return the rest (from the line break on) for the buffer.
     #[inline(never)]
     fn feed_spill<'a>(&mut self, mut chunk: &'a [u8]) -> &'a [u8] {
-        if self.spill_utf8.is_clear() {
-            // Plain ASCII in one pass; what this leaves goes the general way.
-            let room =
-                (self.config.max_line_len).saturating_sub(self.spill_prefix + self.spill_len);
-            let plain = push_plain_blocks(&mut self.spill, chunk, room);
-            self.spill_len += plain;
-            chunk = &chunk[plain..];
-        }
+        // Plain ASCII in one pass; what this leaves goes the general way.
+        let room = (self.config.max_line_len).saturating_sub(self.spill_prefix + self.spill_len);
+        let plain = self.spill_utf8.push_plain(&mut self.spill, chunk, room);
+        self.spill_len += plain;
+        chunk = &chunk[plain..];
         let line_break = memchr::memchr2(b'\n', b'\r', chunk);
         let take = line_break.unwrap_or(chunk.len());
         if self.spill_prefix + self.spill_len + take > self.config.max_line_len {
@@ -1185,12 +1182,12 @@ impl Parser {
         let mut at = value_start;
         loop {
             let end = (at + PIECE).min(limit);
-            if self.spill_utf8.is_clear() {
-                // Plain ASCII in one pass (searched, checked and copied);
-                // what this leaves goes the general way.
-                let room = (max_line + pos).saturating_sub(at);
-                at += push_plain_blocks(&mut self.spill, &buf!(self)[at..end], room);
-            }
+            // Plain ASCII in one pass (searched, checked and copied); what
+            // this leaves goes the general way.
+            let room = (max_line + pos).saturating_sub(at);
+            at += self
+                .spill_utf8
+                .push_plain(&mut self.spill, &buf!(self)[at..end], room);
             let piece = &buf!(self)[at..end];
             let skip = searched.saturating_sub(at).min(piece.len());
             let line_break = memchr::memchr2(b'\n', b'\r', &piece[skip..]).map(|i| i + skip);

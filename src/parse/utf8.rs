@@ -8,6 +8,8 @@
 //! buffer that had left L1). Each piece is checked while it is in L1 and
 //! copied with `push_str`, which needs no `unsafe`.
 
+use crate::unchecked::push_plain_blocks;
+
 /// Decodes pieces of one line into a `String` with exactly the result of
 /// `String::from_utf8_lossy` over the whole line: a character split between
 /// two pieces is held back until its last byte arrives.
@@ -74,10 +76,17 @@ impl PieceDecoder {
         }
     }
 
-    /// Whether no character is unfinished: the next piece may be appended
-    /// without this decoder (as long as it is plain ASCII).
-    pub(super) fn is_clear(&self) -> bool {
-        self.pending_len == 0
+    /// Appends the longest prefix of `bytes`, in whole 32-byte blocks and
+    /// at most `max` bytes, that is ASCII without CR or LF (searched,
+    /// checked and copied in one pass, see `push_plain_blocks`); returns
+    /// its length. Nothing while a character is unfinished: its bytes must
+    /// go through [`push`](Self::push). The caller goes on with the rest.
+    pub(super) fn push_plain(&self, out: &mut String, bytes: &[u8], max: usize) -> usize {
+        if self.pending_len == 0 {
+            push_plain_blocks(out, bytes, max)
+        } else {
+            0
+        }
     }
 
     /// Forgets an unfinished character (the line was dropped).
