@@ -507,27 +507,25 @@ const BLOCKS_FROM: usize = 1024;
 /// [`NEXT_DATA`] padded to a word, for [`unchecked::put_short_lines`].
 const NEXT_DATA_WORD: [u8; 8] = *b"\ndata:  ";
 
-/// Long lines are searched and copied in pieces of this size, each copied
-/// while the search has just brought it into L1 (searching a 64 KiB line
-/// whole, then copying it, read it twice from L2 or L3).
-const PIECE: usize = 8 * 1024;
-
 /// Writes the rest of the line that starts at `data[at..]` (if any), and the
 /// `\ndata: ` that ends it if a break ends it; returns the index after that
-/// break, or `data.len()`.
+/// break, or `data.len()`. (Short data's first line, and what the block copy
+/// leaves: the last bytes, a CR that may start a CRLF, or a line once the
+/// buffer's room ran short.)
 #[inline(always)]
-fn put_line_rest(buf: &mut BytesMut, data: &[u8], mut at: usize) -> usize {
-    while let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
-        let piece = &rest[..rest.len().min(PIECE)];
-        if let Some(i) = find_break(piece) {
-            buf.extend_from_slice(&piece[..i]);
+fn put_line_rest(buf: &mut BytesMut, data: &[u8], at: usize) -> usize {
+    let rest = &data[at..];
+    match find_break(rest) {
+        Some(i) => {
+            buf.extend_from_slice(&rest[..i]);
             buf.extend_from_slice(NEXT_DATA);
-            return skip_break_at(data, at + i);
+            skip_break_at(data, at + i)
         }
-        buf.extend_from_slice(piece);
-        at += piece.len();
+        None => {
+            buf.extend_from_slice(rest);
+            data.len()
+        }
     }
-    at
 }
 
 /// Calls `f` with each line of `text` but the last, and returns the last line
