@@ -255,22 +255,27 @@ macro_rules! put_blocks {
 /// Where SSE2 is not the baseline, nothing is taken here.
 #[inline]
 pub(crate) fn push_plain_blocks(out: &mut String, bytes: &[u8], max: usize) -> usize {
-    let n = bytes.len().min(max) & !31;
-    if n == 0 || cfg!(not(all(target_arch = "x86_64", target_feature = "sse2"))) {
-        return 0;
-    }
-    out.reserve(n);
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is available (just detected); `out` has room for `n
-        // <= bytes.len()` more bytes (just reserved).
-        unsafe { blocks_avx2::push_plain(out, bytes, n) }
-    } else {
-        // SAFETY: as above, without AVX2.
-        unsafe { blocks_sse2::push_plain(out, bytes, n) }
-    }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    0
+    {
+        let _ = (out, bytes, max);
+        0
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let n = bytes.len().min(max) & !31;
+        if n == 0 {
+            return 0;
+        }
+        out.reserve(n);
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available (just detected); `out` has room for
+            // `n <= bytes.len()` more bytes (just reserved).
+            unsafe { blocks_avx2::push_plain(out, bytes, n) }
+        } else {
+            // SAFETY: as above, without AVX2.
+            unsafe { blocks_sse2::push_plain(out, bytes, n) }
+        }
+    }
 }
 
 /// The body of [`push_plain_blocks`], given `load`, `store` and `plain` (a
@@ -1182,7 +1187,8 @@ mod tests {
                 })
                 .collect();
             for next_len in [2, 7, 8] {
-                let spares = [0, 31, 32, 700, 711, 743, 2000];
+                // Around the block's room (`ROOM`, 288) and well past it.
+                let spares = [0, 31, 32, 287, 288, 289, 300, 400, 2000];
                 let starts = if cfg!(miri) { 0..2 } else { 0..8 };
                 for (name, copy) in &copies {
                     for from in starts.clone() {
