@@ -114,11 +114,9 @@ fn main() {
             for k in 0..n {
                 let c = &mut cs[(done + k) % n];
                 let who = c.label();
-                let warm = Instant::now();
-                while {
+                warm_up(|| {
                     run(c.f, black_box(&c.chunks), &x, &who);
-                    warm.elapsed() < WARM
-                } {}
+                });
                 let t = Instant::now();
                 run(c.f, black_box(&c.chunks), &x, &who);
                 c.best = c.best.min(t.elapsed().as_secs_f64());
@@ -140,6 +138,15 @@ fn main() {
             println!("- {mark}: {line}");
         }
     }
+}
+
+/// Runs `pass` untimed, at least once and for at least [`WARM`].
+fn warm_up(mut pass: impl FnMut()) {
+    let start = Instant::now();
+    while {
+        pass();
+        start.elapsed() < WARM
+    } {}
 }
 
 /// Seconds to do with the 1 KiB chunks only what every driver does with each
@@ -243,11 +250,9 @@ fn encoder(w: &Workload, rounds: usize, checks: &mut Vec<(bool, String)>) {
             break;
         }
         let mut time_ours = || {
-            let warm = Instant::now();
-            while {
+            warm_up(|| {
                 ours_encode_into(&events, &mut buf);
-                warm.elapsed() < WARM
-            } {}
+            });
             let t = Instant::now();
             assert_eq!(ours_encode_into(black_box(&events), &mut buf), w.wire.len());
             ours = ours.min(t.elapsed().as_secs_f64());
@@ -258,11 +263,9 @@ fn encoder(w: &Workload, rounds: usize, checks: &mut Vec<(bool, String)>) {
             copy.len()
         };
         let mut time_copy = || {
-            let warm = Instant::now();
-            while {
+            warm_up(|| {
                 copy_once();
-                warm.elapsed() < WARM
-            } {}
+            });
             let t = Instant::now();
             assert_eq!(copy_once(), w.wire.len());
             limit = limit.min(t.elapsed().as_secs_f64());
