@@ -546,7 +546,7 @@ async fn run(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -
         data.extend(std::iter::repeat_n('x', bytes.saturating_sub(data.len())));
         let t = Instant::now();
         match app.mode {
-            Mode::Hub => reached += app.hub.broadcast(&Event::new(data)) as u64,
+            Mode::Hub => reached += app.hub.broadcast(&Event::new(data)).live as u64,
             Mode::AxumBroadcast => reached += app.tx.send(data).unwrap_or(0) as u64,
             Mode::Floor => {}
         }

@@ -60,7 +60,7 @@
 //! let response = tab.into_response(); // 200, text/event-stream; first frame `id: tab-7`
 //!
 //! // Reach it later by its ID: the event is encoded once for every connection.
-//! assert_eq!(hub.send_to_session(&id, &Event::new("hello, tab 7")), 1);
+//! assert_eq!(hub.send_to_session(&id, &Event::new("hello, tab 7")).live, 1);
 //!
 //! // Close it for good: its next reconnect gets 204 No Content.
 //! hub.close_session(&id, None).await;
