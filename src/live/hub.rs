@@ -272,7 +272,9 @@ impl HubConfig {
     ///
     /// When full, the session that has been away longest is freed first (it
     /// gets the gap signal if it comes back), so a flood of connections that
-    /// come and go cannot grow the hub without bound.
+    /// come and go cannot grow the hub without bound. (The bound is kept per
+    /// shard of the hub, 1/16 of it each, and a shard may hold one more
+    /// until its next accept.)
     pub fn max_away_sessions(mut self, sessions: usize) -> Self {
         self.max_away_sessions = sessions;
         self
