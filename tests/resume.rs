@@ -504,3 +504,83 @@ async fn a_broadcast_reaches_every_away_session_on_reconnect() {
         );
     }
 }
+
+/// `Hub::shutdown` for a rolling deploy, on a real `axum::serve(..)
+/// .with_graceful_shutdown(..)`: every open stream gets what was queued for it, then
+/// `retry: 750` and its end, so the server's graceful shutdown finishes (open SSE
+/// streams would hold it for ever); the tab's cursor is its last event, so it can
+/// resume on the next process. A stream opened after the call gets the same at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_ends_every_stream_with_a_retry_hint() {
+    let hub = Hub::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/events", get(events))
+        .with_state(hub.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stopping = hub.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+                stopping.shutdown(Duration::from_millis(750));
+            })
+            .await
+    });
+
+    let mut a = open(addr, Proto::H1, "?id=tab-a", &[]).await;
+    let mut b = open(addr, Proto::H1, "?id=tab-b", &[]).await;
+    a.first_id().await;
+    b.first_id().await;
+    assert_eq!(hub.broadcast(&Event::new("before")).live, 2);
+    let (_, data, before_a) = client::within("a's event", next_event(&mut a))
+        .await
+        .unwrap();
+    assert_eq!(data, "before");
+
+    stop_tx.send(()).unwrap();
+    // Whatever was queued goes out first; then the hint; then the end.
+    for (name, s) in [("a", &mut a), ("b", &mut b)] {
+        let frames = client::within("the end of the stream", s.expect_end()).await;
+        let retry: Vec<_> = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Retry(r) => Some(r.as_millis()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(retry, [750], "{name}: one retry hint, got {frames:?}");
+        assert!(
+            matches!(frames.last(), Some(Frame::Retry(_))),
+            "{name}: the hint comes last, got {frames:?}"
+        );
+    }
+    assert_eq!(a.last_event_id(), before_a, "a keeps its cursor");
+    client::within("the graceful shutdown", server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hub.is_shutting_down());
+    assert_eq!(hub.connection_count(), 0);
+    assert_eq!(hub.away_count(), 2, "both sessions wait for their tabs");
+
+    // A stream accepted during the shutdown ends at once, with the hint.
+    let Accepted::Open(late) = hub.accept(&parts(&[], "?id=tab-c"), None).await else {
+        panic!("a late stream")
+    };
+    assert!(late.sender().is_closed());
+    use http_body_util::BodyExt as _;
+    let body = late
+        .into_response()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        body.ends_with(b"retry: 750\n\n"),
+        "late stream: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+}

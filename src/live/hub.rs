@@ -8,7 +8,7 @@ use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{
-    Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+    Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 use std::time::{Duration, Instant};
 
@@ -509,6 +509,8 @@ struct Inner {
     replayed: AtomicU64,
     gaps: AtomicU64,
     expired: AtomicU64,
+    /// Set by [`Hub::shutdown`]: the `retry:` frame every stream ends with.
+    shutdown: OnceLock<Bytes>,
 }
 
 /// Number of shards: enough that a broadcast holds each read lock for a
@@ -972,6 +974,7 @@ impl Hub {
                 replayed: AtomicU64::new(0),
                 gaps: AtomicU64::new(0),
                 expired: AtomicU64::new(0),
+                shutdown: OnceLock::new(),
             }),
         }
     }
@@ -1111,7 +1114,15 @@ impl Hub {
             return Accepted::Closed(handshake);
         }
         match self.inner.admit(handshake, user, scope) {
-            Admit::Open(conn) => Accepted::Open(conn),
+            Admit::Open(conn) => {
+                if let Some(frame) = self.inner.shutdown.get() {
+                    // Shutting down: the tab is told to come back (to another
+                    // process, or to this one restarted) after the retry delay.
+                    conn.sender().push_forced(frame);
+                    conn.sender().finish_stream();
+                }
+                Accepted::Open(conn)
+            }
             Admit::Finished(handshake) => {
                 self.inner
                     .sessions
@@ -1619,6 +1630,52 @@ impl Hub {
             conn.sender.disconnect();
         }
         conns.len()
+    }
+
+    /// Ends every stream for a graceful shutdown (a rolling deploy): each
+    /// connection gets a `retry: <delay>` frame after what is queued for it,
+    /// then its stream ends, so the browser's `EventSource` reconnects after
+    /// `retry` (to another process behind the load balancer, or to this one
+    /// restarted) and resumes with its cursor. Streams accepted after this
+    /// call get the same at once. Returns how many connections were ended.
+    ///
+    /// Wire it to your server's graceful shutdown: open SSE streams are what
+    /// keeps `axum::serve(..).with_graceful_shutdown(..)` or hyper's
+    /// `GracefulShutdown` from finishing; once they end, it can.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use sse_session::live::{Accepted, Hub};
+    ///
+    /// let hub = Hub::default();
+    /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
+    /// assert_eq!(hub.shutdown(Duration::from_millis(500)), 1);
+    /// assert!(conn.sender().is_closed()); // after `retry: 500`, the stream ends
+    /// # }
+    /// ```
+    pub fn shutdown(&self, retry: Duration) -> usize {
+        let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+        let frame = self
+            .inner
+            .shutdown
+            .get_or_init(|| Bytes::from(format!("retry: {millis}\n\n")));
+        let mut ended = 0;
+        for session in self.sessions() {
+            for conn in self.inner.take_conns(&session) {
+                conn.sender.push_forced(frame);
+                conn.sender.finish_stream();
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutdown.get().is_some()
     }
 
     /// Frees every session whose resume window has passed, now; returns how

@@ -168,6 +168,12 @@ impl Sender {
         self.shared.push_seq(event, true)
     }
 
+    /// For the hub: queues a plain frame past the queue bounds (ignored if
+    /// the stream has ended).
+    pub(crate) fn push_forced(&self, frame: &Bytes) {
+        let _ = self.shared.push(frame, true);
+    }
+
     /// For the hub: ends the stream after what is queued (the session stays
     /// as it is).
     pub(crate) fn finish_stream(&self) {

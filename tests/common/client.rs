@@ -256,6 +256,11 @@ impl Stream {
         self.parser.last_event_id().to_owned()
     }
 
+    /// The parser's last event ID (what a browser would send back).
+    pub fn last_event_id(&self) -> &str {
+        self.parser.last_event_id()
+    }
+
     /// Reads to the end of the body and returns the frames before it.
     pub async fn expect_end(&mut self) -> Vec<Frame> {
         let mut frames = Vec::new();
