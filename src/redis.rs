@@ -52,6 +52,12 @@
 //!   tab reconnect into a closed session; a failed request would cost more),
 //!   and counts the error ([`RedisClosedIds::errors`]); the typed result is
 //!   there too ([`RedisClosedIds::check`]).
+//! - **A half-open connection** (Redis failed over to another machine, a NAT
+//!   or firewall forgot the flow: no reset, no answer) never ends by itself.
+//!   The subscriber sends a `PING` after [`RedisConfig::ping_interval`] of
+//!   silence and replaces a connection that does not answer within
+//!   [`RedisConfig::command_timeout`]; a command that times out makes the
+//!   publisher and the closed-ID store replace their connection too.
 //! - Nothing in a send waits on Redis: the message goes into a bounded queue
 //!   ([`RedisConfig::publish_queue`]) that one task writes to Redis in order,
 //!   pipelined; a full queue drops the message for the other processes
@@ -80,7 +86,7 @@
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,6 +114,8 @@ const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default [`RedisConfig::publish_queue`].
 const DEFAULT_PUBLISH_QUEUE: usize = 4096;
+/// Default [`RedisConfig::ping_interval`].
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
 /// The most messages one pipeline carries.
 const PIPELINE: usize = 64;
 /// Subscriber reconnect backoff.
@@ -137,6 +145,7 @@ pub struct RedisConfig {
     command_timeout: Duration,
     closed_ttl: Duration,
     publish_queue: usize,
+    ping_interval: Duration,
 }
 
 impl RedisConfig {
@@ -151,6 +160,7 @@ impl RedisConfig {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             closed_ttl: DEFAULT_CLOSED_TTL,
             publish_queue: DEFAULT_PUBLISH_QUEUE,
+            ping_interval: DEFAULT_PING_INTERVAL,
         }
     }
 
@@ -192,6 +202,17 @@ impl RedisConfig {
     /// count as 1.
     pub fn publish_queue(mut self, messages: usize) -> Self {
         self.publish_queue = messages.max(1);
+        self
+    }
+
+    /// How long the bus's subscriber may hear nothing before it checks its
+    /// connection with a `PING` (default 10 s). A connection that does not
+    /// answer within [`command_timeout`](Self::command_timeout) is replaced.
+    /// This finds a half-open connection (Redis failed over to another
+    /// machine, a NAT or firewall dropped the flow), which never ends by
+    /// itself. Values below 10 ms count as 10 ms.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval.max(Duration::from_millis(10));
         self
     }
 
@@ -241,6 +262,7 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("closed_ttl", &self.closed_ttl)
             .field("publish_queue", &self.publish_queue)
+            .field("ping_interval", &self.ping_interval)
             .finish()
     }
 }
@@ -380,7 +402,9 @@ impl Error for RedisError {
 /// # let _ = hub; Ok(()) }
 /// ```
 pub struct RedisClosedIds {
-    conn: ConnectionManager,
+    conn: Arc<std::sync::Mutex<ConnectionManager>>,
+    /// A replacement connection is being made (after a timeout).
+    replacing: Arc<AtomicBool>,
     config: RedisConfig,
     errors: AtomicU64,
     last_error: std::sync::Mutex<Option<RedisErrorKind>>,
@@ -406,7 +430,8 @@ impl RedisClosedIds {
     /// [`RedisConfig::connect_timeout`].
     pub async fn connect(config: &RedisConfig) -> Result<Self, RedisError> {
         Ok(Self {
-            conn: config.manager().await?,
+            conn: Arc::new(std::sync::Mutex::new(config.manager().await?)),
+            replacing: Arc::new(AtomicBool::new(false)),
             config: config.clone(),
             errors: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
@@ -422,10 +447,11 @@ impl RedisClosedIds {
     /// [`Unreachable`](RedisErrorKind::Unreachable),
     /// [`Timeout`](RedisErrorKind::Timeout) or [`Server`](RedisErrorKind::Server).
     pub async fn check(&self, id: &SessionId) -> Result<bool, RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection();
         let mut cmd = ::redis::cmd("EXISTS");
         cmd.arg(self.config.closed_key(id.as_str()));
-        let n: i64 = bounded(self.config.command_timeout, cmd.query_async(&mut conn)).await?;
+        let n: i64 =
+            self.watch(bounded(self.config.command_timeout, cmd.query_async(&mut conn)).await)?;
         Ok(n > 0)
     }
 
@@ -443,13 +469,46 @@ impl RedisClosedIds {
         // Whole milliseconds, rounded up, so a TTL below 1 ms still marks.
         let ms = ttl.as_millis().max(1) + u128::from(ttl.subsec_nanos() % 1_000_000 != 0);
         let ms = u64::try_from(ms).unwrap_or(u64::MAX);
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection();
         let mut cmd = ::redis::cmd("SET");
         cmd.arg(self.config.closed_key(id.as_str()))
             .arg(1)
             .arg("PX")
             .arg(ms);
-        bounded::<()>(self.config.command_timeout, cmd.query_async(&mut conn)).await
+        self.watch(bounded::<()>(self.config.command_timeout, cmd.query_async(&mut conn)).await)
+    }
+
+    /// A handle on the current connection (the lock is held for a clone).
+    fn connection(&self) -> ConnectionManager {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Passes `result` through; after a timeout, makes a new connection in
+    /// the background. The connection manager reconnects by itself when its
+    /// connection fails, but a half-open connection (no reset, no answer)
+    /// only ever times out.
+    fn watch<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
+        if matches!(&result, Err(e) if e.kind == RedisErrorKind::Timeout)
+            && !self.replacing.swap(true, Ordering::AcqRel)
+        {
+            let (conn, replacing, config) = (
+                Arc::clone(&self.conn),
+                Arc::clone(&self.replacing),
+                self.config.clone(),
+            );
+            tokio::spawn(async move {
+                if let Ok(fresh) = config.manager().await {
+                    *conn
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                }
+                replacing.store(false, Ordering::Release);
+            });
+        }
+        result
     }
 
     /// How many lookups and marks failed (each failed lookup read as "not
@@ -748,18 +807,11 @@ impl RedisBus {
         let counters = Arc::new(Counters::default());
         counters.subscribed.store(true, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(config.publish_queue);
-        let writer = tokio::spawn(write_loop(
-            conn,
-            channel.clone(),
-            rx,
-            config.command_timeout,
-            Arc::clone(&counters),
-        ));
+        let writer = tokio::spawn(write_loop(conn, config.clone(), rx, Arc::clone(&counters)));
         let reader = tokio::spawn(read_loop(
             client,
-            channel,
+            config.clone(),
             pubsub,
-            config.connect_timeout,
             hub.clone(),
             node,
             Arc::clone(&counters),
@@ -902,11 +954,11 @@ fn node_id() -> u64 {
 
 async fn write_loop(
     mut conn: ConnectionManager,
-    channel: String,
+    config: RedisConfig,
     mut rx: mpsc::Receiver<Bytes>,
-    timeout: Duration,
     counters: Arc<Counters>,
 ) {
+    let channel = config.channel();
     let mut batch = Vec::with_capacity(PIPELINE);
     while rx.recv_many(&mut batch, PIPELINE).await > 0 {
         let mut pipe = ::redis::pipe();
@@ -914,39 +966,61 @@ async fn write_loop(
             pipe.cmd("PUBLISH").arg(&channel).arg(msg.as_ref()).ignore();
         }
         let n = batch.len() as u64;
-        match bounded::<()>(timeout, pipe.query_async(&mut conn)).await {
-            Ok(()) => counters.published.fetch_add(n, Ordering::Relaxed),
-            Err(_) => counters.lost.fetch_add(n, Ordering::Relaxed),
-        };
+        match bounded::<()>(config.command_timeout, pipe.query_async(&mut conn)).await {
+            Ok(()) => {
+                counters.published.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.lost.fetch_add(n, Ordering::Relaxed);
+                // A half-open connection only ever times out: replace it (the
+                // queue takes the sends meanwhile). Other failures are the
+                // connection manager's to repair.
+                if e.kind == RedisErrorKind::Timeout {
+                    if let Ok(fresh) = config.manager().await {
+                        conn = fresh;
+                    }
+                }
+            }
+        }
         batch.clear();
     }
 }
 
 async fn read_loop(
     client: ::redis::Client,
-    channel: String,
+    config: RedisConfig,
     first: ::redis::aio::PubSub,
-    connect_timeout: Duration,
     hub: Hub,
     node: u64,
     counters: Arc<Counters>,
 ) {
+    let channel = config.channel();
     let mut pubsub = first;
     loop {
-        {
-            let mut stream = pin!(pubsub.into_on_message());
-            while let Some(msg) =
-                std::future::poll_fn(|cx| Stream::poll_next(stream.as_mut(), cx)).await
-            {
-                let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                dispatch(&hub, node, &counters, payload);
+        let (mut sink, mut stream) = pubsub.split();
+        loop {
+            let next = std::future::poll_fn(|cx| Stream::poll_next(Pin::new(&mut stream), cx));
+            match tokio::time::timeout(config.ping_interval, next).await {
+                Ok(Some(msg)) => {
+                    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+                    dispatch(&hub, node, &counters, payload);
+                }
+                Ok(None) => break, // the connection ended
+                Err(_) => {
+                    // Quiet for a while: is anyone there?
+                    let ping = sink.ping::<::redis::Value>();
+                    if bounded(config.command_timeout, ping).await.is_err() {
+                        break;
+                    }
+                }
             }
         }
+        drop((sink, stream));
         counters.subscribed.store(false, Ordering::Relaxed);
         let mut delay = BACKOFF_MIN;
         pubsub = loop {
             tokio::time::sleep(delay).await;
-            match subscribe(&client, &channel, connect_timeout).await {
+            match subscribe(&client, &channel, config.connect_timeout).await {
                 Ok(p) => break p,
                 Err(_) => delay = (delay * 2).min(BACKOFF_MAX),
             }

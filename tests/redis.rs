@@ -11,6 +11,8 @@ mod client;
 mod redis_server;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -23,7 +25,8 @@ use sse_session::live::{Accepted, GapReason, Hub, Resume, SessionConfig, UserKey
 use sse_session::redis::{RedisBus, RedisClosedIds, RedisConfig, RedisErrorKind};
 use sse_session::session::ClosedIds;
 use sse_session::{Event, EventName, Frame, SessionId};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// Starts a Redis, or returns from the test (loudly) where none is installed
@@ -463,6 +466,137 @@ async fn redis_restarted_mid_stream_local_delivery_goes_on_and_cross_process_res
     let sa = a.bus.stats();
     assert!(sa.reconnects >= 1 && sa.subscribed, "{sa:?}");
     assert!(b.bus.stats().lost >= 1);
+}
+
+/// A TCP proxy to Redis whose connections can be frozen: bytes stop flowing
+/// both ways but nothing is closed (a half-open connection, as after a
+/// failover to another machine or a NAT that forgot the flow). Connections made
+/// after the freeze flow normally.
+struct Proxy {
+    addr: SocketAddr,
+    made: Arc<AtomicU64>,
+    frozen_below: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    async fn start(to: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let made = Arc::new(AtomicU64::new(0));
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let (m, f) = (Arc::clone(&made), Arc::clone(&frozen_below));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(to).await else {
+                    continue;
+                };
+                let generation = m.fetch_add(1, Ordering::SeqCst);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, generation, Arc::clone(&f)));
+                tokio::spawn(pump(sr, cw, generation, Arc::clone(&f)));
+            }
+        });
+        Self {
+            addr,
+            made,
+            frozen_below,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Freezes every connection made so far.
+    fn freeze(&self) {
+        self.frozen_below
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    generation: u64,
+    frozen_below: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        // Frozen: hold both sockets open and pass nothing, for the test's life.
+        while generation < frozen_below.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A connection that goes silent without closing (no reset, no answer) is
+/// found by the subscriber's ping and the commands' timeout, and replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_found_and_replaced() {
+    let server = redis_or_return!();
+    let proxy = Proxy::start(server.addr()).await;
+    let cfg = RedisConfig::new(proxy.url())
+        .namespace("bus-half-open")
+        .connect_timeout(Duration::from_secs(2))
+        .command_timeout(Duration::from_millis(300))
+        .ping_interval(Duration::from_millis(300));
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+    let store = RedisClosedIds::connect(&cfg).await.unwrap();
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-h", &[]).await;
+    tab.first_id().await;
+    b.bus.broadcast(&Event::new("before"));
+    assert_eq!(data_of(tab.next_frame().await), "before");
+    assert!(store.check(&id("tab-h")).await.is_ok());
+
+    proxy.freeze();
+    let started = Instant::now();
+    let err = store.check(&id("tab-h")).await.unwrap_err();
+    assert_eq!(err.kind(), RedisErrorKind::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "delivery never came back after the freeze"
+        );
+        b.bus.broadcast(&Event::new(format!("after {n}")));
+        n += 1;
+        if event_within(&mut tab, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            break;
+        }
+    }
+    assert!(a.bus.stats().reconnects >= 1, "{:?}", a.bus.stats());
+    assert!(b.bus.stats().lost >= 1, "{:?}", b.bus.stats());
+    // The closed-ID store got a new connection too.
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the store never got a new connection"
+        );
+        if store.check(&id("tab-h")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Not in scope yet: resume across processes. A cursor from A presented to B
