@@ -688,6 +688,20 @@ fn frame_event(frame: &[u8]) -> Option<Event> {
 }
 
 /// Counters of a [`RedisBus`] ([`RedisBus::stats`]).
+///
+/// `published + lost` is the number of sends made through the bus (once each
+/// has left the queue); `lost` is what the other processes missed for sure.
+/// A message published while another process's subscriber was reconnecting
+/// is lost for that process without being counted anywhere (pub/sub keeps
+/// no history); its [`reconnects`](Self::reconnects) tells that it may have
+/// happened.
+///
+/// ```
+/// use sse_session::redis::BusStats;
+///
+/// let stats = BusStats::default();
+/// assert_eq!((stats.published, stats.lost, stats.subscribed), (0, 0, false));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BusStats {
@@ -738,6 +752,27 @@ struct Counters {
 /// [`close_session`](Self::close_session) answers `204` on every process.
 ///
 /// Dropping the last clone of the bus stops its tasks.
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> Result<(), sse_session::redis::RedisError> {
+/// use sse_session::live::{Accepted, Hub, SessionConfig};
+/// use sse_session::redis::{RedisBus, RedisClosedIds, RedisConfig};
+/// use sse_session::{Event, SessionId};
+///
+/// let config = RedisConfig::new("redis://127.0.0.1:6379");
+/// let hub = Hub::new(SessionConfig::default().closed_ids(RedisClosedIds::connect(&config).await?));
+/// let bus = RedisBus::connect(hub, &config).await?;
+///
+/// // Accept through the local hub, as without Redis ...
+/// # let parts = http::Request::get("/events").body(()).unwrap().into_parts().0;
+/// let accepted = bus.hub().accept(&parts, None).await;
+/// // ... and send through the bus: this reaches the tab on whichever process it is.
+/// let tab = SessionId::try_from("tab-1").unwrap();
+/// let here = bus.send_to_session(&tab, &Event::new("hello"));
+/// println!("{} connection(s) on this process; {:?}", here.live, bus.stats());
+/// bus.close_session(&tab, Some(Event::new("bye"))).await; // 204 on every process
+/// # let _ = accepted; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisBus {
     inner: Arc<BusInner>,

@@ -338,6 +338,58 @@ async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
     assert_eq!(server.calls("publish").await - publishes_before, 5);
 }
 
+/// What arrives on the channel is input from the network: a message that does
+/// not decode, names an invalid session, or carries a frame with an `id:` line
+/// (which would let a writer to Redis move a tab's cursor) is dropped and
+/// counted, never sent to a tab. `end_topic` crosses processes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-forged");
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-m", &[]).await;
+    tab.first_id().await;
+
+    // [version 1][node: 8 bytes][kind][target length: u16 BE][target][frame]
+    let forged = |kind: u8, target: &str, frame: &str| {
+        format!(
+            "\x01AAAAAAAA{}\x00{}{target}{frame}",
+            kind as char,
+            target.len() as u8 as char
+        )
+    };
+    for payload in [
+        "garbage".to_owned(),
+        forged(1, "tab-m", "id: tab-m.1\ndata: evil\n\n"),
+        forged(1, "tab-m", "data: one\n\ndata: two\n\n"),
+        forged(1, "bad id!", "data: x\n\n"),
+        forged(9, "tab-m", "data: x\n\n"),
+        forged(1, "tab-m", "data: fine\n\n"),
+    ] {
+        let reply = server
+            .command(&["PUBLISH", "bus-forged:bus", &payload])
+            .await;
+        assert_eq!(reply.trim(), ":2", "both subscribers got it");
+    }
+    assert_eq!(data_of(tab.next_frame().await), "fine");
+    assert!(event_within(&mut tab, Duration::from_millis(300))
+        .await
+        .is_none());
+    let sa = a.bus.stats();
+    assert_eq!((sa.malformed, sa.received), (5, 1), "{sa:?}");
+
+    // end_topic on B: the final event reaches A's subscriber; the topic has
+    // ended on A too.
+    assert!(a.bus.hub().subscribe(&id("tab-m"), "job-1"));
+    b.bus.end_topic("job-1", &Event::new("done"));
+    assert_eq!(data_of(tab.next_frame().await), "done");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.bus.hub().publish("job-1", &Event::new("late")).reached() {
+        assert!(Instant::now() < deadline, "the topic never ended on A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
     let server = redis_or_return!();
