@@ -940,7 +940,8 @@ impl RedisBus {
         d
     }
 
-    /// [`Hub::end_topic`] on every process.
+    /// [`Hub::end_topic`] on every process. The final event reaches other
+    /// processes with its name, data and retry (not its comments).
     pub fn end_topic(&self, topic: &str, last: &Event) -> Delivery {
         if last.id().is_some() {
             return self.inner.hub.end_topic(topic, last);

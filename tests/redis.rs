@@ -263,6 +263,24 @@ async fn next_event(s: &mut Stream) -> Option<(String, String, String)> {
     }
 }
 
+/// Waits (bounded) until `cond` holds.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`eventually`] for a condition that needs to ask something.
+async fn eventually_async<F: std::future::Future<Output = bool>>(what: &str, cond: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The next event within `wait`, if any.
 async fn event_within(s: &mut Stream, wait: Duration) -> Option<(String, String, String)> {
     tokio::time::timeout(wait, next_event(s))
@@ -323,6 +341,12 @@ async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
 
     // One PUBLISH per send, whatever the number of processes and connections.
     assert_eq!(server.calls("publish").await - publishes_before, 5);
+    // The counters move after Redis answered, which may be after the tab read
+    // the event: wait for them (bounded).
+    eventually("the publish counters", || {
+        (b.bus.stats().published, a.bus.stats().published) == (4, 1)
+    })
+    .await;
     let (sa, sb) = (a.bus.stats(), b.bus.stats());
     assert_eq!((sb.published, sb.lost, sb.received), (4, 0, 1));
     assert_eq!((sa.published, sa.lost, sa.received), (1, 0, 4));
@@ -375,6 +399,7 @@ async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
     assert!(event_within(&mut tab, Duration::from_millis(300))
         .await
         .is_none());
+    eventually("the receive counters", || a.bus.stats().received == 1).await;
     let sa = a.bus.stats();
     assert_eq!((sa.malformed, sa.received), (5, 1), "{sa:?}");
 
@@ -398,6 +423,7 @@ async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
 
     let mut tab = open(a.addr, Proto::H1, "?id=tab-c", &[]).await;
     let cursor = tab.first_id().await;
+    let (publishes, sets) = (server.calls("publish").await, server.calls("set").await);
     assert_eq!(
         b.bus
             .close_session(
@@ -416,6 +442,17 @@ async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
         })
         .collect();
     assert_eq!(last, [("end".to_owned(), "bye".to_owned())]);
+    // Redis writes for one close: one PUBLISH; SETs (each `SET .. PX`, the same
+    // key): one by the origin's hub, and on every other process one by its
+    // hub's close plus one per connection it ends (the hub's `Sender::close`
+    // marks again). Here: B (no connection) 1, A (one connection) 2.
+    assert_eq!(server.calls("publish").await - publishes, 1);
+    eventually_async("the SETs of the close", || async {
+        server.calls("set").await - sets == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.calls("set").await - sets, 3, "no more writes after");
 
     // The browser reconnects with its Last-Event-ID to either process: 204.
     for addr in [b.addr, a.addr] {
