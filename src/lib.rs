@@ -150,6 +150,7 @@
 //! | `live`   | no      | [`live`]: the SSE body, its sender, [`Sessions`] and the [`Hub`] | `stream` + `tokio` (`sync`, `time`) |
 //! | `hyper`  | no      | [`hyper::respond`] | `live` + `hyper` 1 |
 //! | `axum`   | no      | extractors and `IntoResponse` for axum 0.8 | `live` + `axum-core` 0.5 |
+//! | `redis`  | no      | [`redis`]: closed IDs and sends shared by several processes on one Redis | `live` + `redis` (redis-rs, tokio) |
 //!
 //! # Unsafe code
 //!
@@ -185,6 +186,10 @@ pub mod hyper;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 // --- re-exports (each module's owner adds its own lines here) ---
 pub use event::{Event, EventBuilder, KEEP_ALIVE};

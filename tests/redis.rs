@@ -1,0 +1,758 @@
+//! Several hubs on one Redis (feature `redis`): each test starts its own
+//! `redis-server` (tests/common/redis_server.rs) and, for the bus, two axum
+//! servers on 127.0.0.1 port 0 with a hub each, read by a real HTTP client.
+//! Faults: Redis stopped and restarted mid-stream, Redis unreachable or mute at
+//! start.
+
+#[macro_use]
+#[path = "common/client.rs"]
+mod client;
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::Router;
+use client::{data_of, open, Proto, Stream};
+use redis_server::{free_port, RedisServer};
+use sse_session::live::{Accepted, GapReason, Hub, Resume, SessionConfig, UserKey};
+use sse_session::redis::{RedisBus, RedisClosedIds, RedisConfig, RedisErrorKind};
+use sse_session::session::ClosedIds;
+use sse_session::{Event, EventName, Frame, SessionId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Starts a Redis, or returns from the test (loudly) where none is installed
+/// outside CI.
+macro_rules! redis_or_return {
+    () => {
+        match RedisServer::start().await {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+/// A namespace of its own per test, so tests never see each other's keys.
+fn config(server: &RedisServer, ns: &str) -> RedisConfig {
+    RedisConfig::new(server.url())
+        .namespace(ns)
+        .connect_timeout(Duration::from_secs(2))
+        .command_timeout(Duration::from_millis(300))
+}
+
+fn id(s: &str) -> SessionId {
+    SessionId::try_from(s).unwrap()
+}
+
+// ------------------------------------------------------------ closed IDs
+
+#[tokio::test]
+async fn closed_on_one_store_is_closed_on_another_at_once() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "closed-shared");
+    let a = RedisClosedIds::connect(&cfg).await.unwrap();
+    let b = RedisClosedIds::connect(&cfg).await.unwrap();
+    let now = Instant::now();
+    assert!(!b.is_closed(&id("tab-1"), now).await);
+    a.mark_closed(&id("tab-1"), now).await;
+    assert!(b.is_closed(&id("tab-1"), now).await);
+    assert!(!b.is_closed(&id("tab-2"), now).await);
+    // Another namespace does not see it.
+    let other = RedisClosedIds::connect(&config(&server, "closed-other"))
+        .await
+        .unwrap();
+    assert!(!other.is_closed(&id("tab-1"), now).await);
+    // One key with an expiry, in the namespace, and no other key.
+    let ttl = server
+        .command(&["PTTL", "closed-shared:closed:tab-1"])
+        .await;
+    let ms: i64 = ttl.trim_start_matches(':').trim().parse().unwrap();
+    assert!(ms > 23 * 3600 * 1000 && ms <= 24 * 3600 * 1000, "{ttl}");
+    assert_eq!(server.command(&["DBSIZE"]).await.trim(), ":1");
+    assert_eq!((a.errors(), b.errors()), (0, 0));
+}
+
+#[tokio::test]
+async fn closed_ids_expire_after_their_ttl() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "closed-ttl").closed_ttl(Duration::from_millis(300));
+    let store = RedisClosedIds::connect(&cfg).await.unwrap();
+    let t0 = Instant::now();
+    store.mark_closed(&id("tab-1"), t0).await;
+    assert!(store.check(&id("tab-1")).await.unwrap());
+    // Marking again restarts the TTL.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store.mark_closed(&id("tab-1"), Instant::now()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(store.check(&id("tab-1")).await.unwrap(), "ttl restarted");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while store.check(&id("tab-1")).await.unwrap() {
+        assert!(Instant::now() < deadline, "the key never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.command(&["DBSIZE"]).await.trim(), ":0");
+    // A zero TTL remembers nothing.
+    let none = RedisClosedIds::connect(&cfg.clone().closed_ttl(Duration::ZERO))
+        .await
+        .unwrap();
+    none.mark_closed(&id("tab-2"), t0).await;
+    assert!(!none.check(&id("tab-2")).await.unwrap());
+}
+
+#[tokio::test]
+async fn closed_ids_fail_open_while_redis_is_down_and_recover_after_restart() {
+    let mut server = redis_or_return!();
+    let cfg = config(&server, "closed-restart");
+    let store = RedisClosedIds::connect(&cfg).await.unwrap();
+    let now = Instant::now();
+    store.mark_closed(&id("tab-1"), now).await;
+    assert!(store.is_closed(&id("tab-1"), now).await);
+
+    server.stop();
+    let started = Instant::now();
+    assert!(!store.is_closed(&id("tab-1"), now).await, "fail-open");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = store.check(&id("tab-1")).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            RedisErrorKind::Unreachable | RedisErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    assert!(store.errors() >= 1);
+    assert!(store.last_error().is_some());
+
+    // Back, empty (nothing persisted): the store reconnects by itself, the old
+    // mark is gone (a documented false negative), new marks work.
+    server.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.check(&id("tab-1")).await {
+            Ok(closed) => {
+                assert!(!closed);
+                break;
+            }
+            Err(_) => {
+                assert!(Instant::now() < deadline, "no reconnect after restart");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    store.mark_closed(&id("tab-2"), now).await;
+    assert!(store.is_closed(&id("tab-2"), now).await);
+}
+
+#[tokio::test]
+async fn unreachable_or_mute_redis_at_start_is_a_typed_error_within_the_timeout() {
+    // Nobody listens: refused at once.
+    let cfg = RedisConfig::new(format!("redis://127.0.0.1:{}", free_port()))
+        .connect_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let err = RedisClosedIds::connect(&cfg).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            RedisErrorKind::Unreachable | RedisErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    let err = RedisBus::connect(Hub::default(), &cfg).await.unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            RedisErrorKind::Unreachable | RedisErrorKind::Timeout
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Something accepts but never answers: a timeout, not a hang.
+    let mute = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = mute.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((s, _)) = mute.accept().await {
+            conns.push(s);
+        }
+    });
+    let cfg =
+        RedisConfig::new(format!("redis://{addr}")).connect_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let err = RedisClosedIds::connect(&cfg).await.unwrap_err();
+    assert_eq!(err.kind(), RedisErrorKind::Timeout, "{err}");
+    assert_eq!(err.to_string(), "redis did not answer in time");
+    let err = RedisBus::connect(Hub::default(), &cfg).await.unwrap_err();
+    assert_eq!(err.kind(), RedisErrorKind::Timeout, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    held.abort();
+
+    let err = RedisClosedIds::connect(&RedisConfig::new("not a url"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), RedisErrorKind::InvalidUrl);
+}
+
+// ------------------------------------------------------------ the bus
+
+async fn events(State(hub): State<Hub>, parts: Parts) -> Accepted {
+    let user = parts
+        .headers
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .map(UserKey::from);
+    hub.accept(&parts, user).await
+}
+
+/// An axum server around `hub`; its address.
+async fn serve(hub: Hub) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/events", get(events)).with_state(hub);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// One process: a hub with the Redis closed-ID store, its bus, its server.
+struct Node {
+    bus: RedisBus,
+    addr: SocketAddr,
+}
+
+async fn node(cfg: &RedisConfig) -> Node {
+    let closed = RedisClosedIds::connect(cfg).await.unwrap();
+    let hub = Hub::new(SessionConfig::default().closed_ids(closed));
+    let bus = RedisBus::connect(hub.clone(), cfg).await.unwrap();
+    let addr = serve(hub).await;
+    Node { bus, addr }
+}
+
+/// The next event as (name, data, last event ID), skipping other frames.
+async fn next_event(s: &mut Stream) -> Option<(String, String, String)> {
+    loop {
+        match s.next_frame().await? {
+            Frame::Event(e) => {
+                return Some((
+                    e.event_type().to_owned(),
+                    e.data().to_owned(),
+                    e.last_event_id().to_owned(),
+                ))
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`eventually`] for a condition that needs to ask something.
+async fn eventually_async<F: std::future::Future<Output = bool>>(what: &str, cond: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The next event within `wait`, if any.
+async fn event_within(s: &mut Stream, wait: Duration) -> Option<(String, String, String)> {
+    tokio::time::timeout(wait, next_event(s))
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-sends");
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-a", &[("x-user", b"alice")]).await;
+    let first = tab.first_id().await;
+    assert!(first.starts_with("tab-a."), "{first}");
+    let mut on_b = open(b.addr, Proto::H1, "?id=tab-b", &[]).await;
+    on_b.first_id().await;
+    assert!(a.bus.hub().subscribe(&id("tab-a"), "news"));
+    let publishes_before = server.calls("publish").await;
+
+    let d = b
+        .bus
+        .send_to_session(&id("tab-a"), &Event::new("to the session"));
+    assert_eq!(d.live, 0, "B has no connection of tab-a");
+    assert_eq!(data_of(tab.next_frame().await), "to the session");
+
+    b.bus.send_to_user(
+        &UserKey::from("alice"),
+        &Event::new("to alice").with_name(EventName::try_from("u").unwrap()),
+    );
+    let (name, data, last_id) = next_event(&mut tab).await.unwrap();
+    assert_eq!((name.as_str(), data.as_str()), ("u", "to alice"));
+    assert!(
+        last_id.starts_with("tab-a."),
+        "numbered by A's hub: {last_id}"
+    );
+
+    b.bus.publish("news", &Event::new("to the topic"));
+    assert_eq!(data_of(tab.next_frame().await), "to the topic");
+
+    // A broadcast on B: once on A's tab, and once (not twice) on B's own tab.
+    let d = b.bus.broadcast(&Event::new("to everyone"));
+    assert_eq!(d.live, 1, "B's own tab, delivered locally");
+    assert_eq!(data_of(tab.next_frame().await), "to everyone");
+    assert_eq!(data_of(on_b.next_frame().await), "to everyone");
+    assert!(
+        event_within(&mut on_b, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "the origin delivered its own broadcast twice"
+    );
+
+    // A sends to B as well.
+    a.bus.send_to_session(&id("tab-b"), &Event::new("from a"));
+    assert_eq!(data_of(on_b.next_frame().await), "from a");
+
+    // One PUBLISH per send, whatever the number of processes and connections.
+    assert_eq!(server.calls("publish").await - publishes_before, 5);
+    // The counters move after Redis answered, which may be after the tab read
+    // the event: wait for them (bounded).
+    eventually("the publish counters", || {
+        (b.bus.stats().published, a.bus.stats().published) == (4, 1)
+    })
+    .await;
+    let (sa, sb) = (a.bus.stats(), b.bus.stats());
+    assert_eq!((sb.published, sb.lost, sb.received), (4, 0, 1));
+    assert_eq!((sa.published, sa.lost, sa.received), (1, 0, 4));
+    assert_eq!((sa.malformed, sb.malformed), (0, 0));
+    assert!(sa.subscribed && sb.subscribed);
+
+    // An event with an id is refused, and not forwarded.
+    let with_id = Event::builder().id("x").data("no").build().unwrap();
+    assert!(!b.bus.broadcast(&with_id).reached());
+    assert!(event_within(&mut tab, Duration::from_millis(300))
+        .await
+        .is_none());
+    assert_eq!(server.calls("publish").await - publishes_before, 5);
+}
+
+/// What arrives on the channel is input from the network: a message that does
+/// not decode, names an invalid session, or carries a frame with an `id:` line
+/// (which would let a writer to Redis move a tab's cursor) is dropped and
+/// counted, never sent to a tab. `end_topic` crosses processes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-forged");
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-m", &[]).await;
+    tab.first_id().await;
+
+    // [version 1][node: 8 bytes][kind][target length: u16 BE][target][frame]
+    let forged = |kind: u8, target: &str, frame: &str| {
+        format!(
+            "\x01AAAAAAAA{}\x00{}{target}{frame}",
+            kind as char,
+            target.len() as u8 as char
+        )
+    };
+    for payload in [
+        "garbage".to_owned(),
+        forged(1, "tab-m", "id: tab-m.1\ndata: evil\n\n"),
+        forged(1, "tab-m", "data: one\n\ndata: two\n\n"),
+        forged(1, "bad id!", "data: x\n\n"),
+        forged(9, "tab-m", "data: x\n\n"),
+        forged(1, "tab-m", "data: fine\n\n"),
+    ] {
+        let reply = server
+            .command(&["PUBLISH", "bus-forged:bus", &payload])
+            .await;
+        assert_eq!(reply.trim(), ":2", "both subscribers got it");
+    }
+    assert_eq!(data_of(tab.next_frame().await), "fine");
+    assert!(event_within(&mut tab, Duration::from_millis(300))
+        .await
+        .is_none());
+    eventually("the receive counters", || a.bus.stats().received == 1).await;
+    let sa = a.bus.stats();
+    assert_eq!((sa.malformed, sa.received), (5, 1), "{sa:?}");
+
+    // end_topic on B: the final event reaches A's subscriber; the topic has
+    // ended on A too.
+    assert!(a.bus.hub().subscribe(&id("tab-m"), "job-1"));
+    b.bus.end_topic("job-1", &Event::new("done"));
+    assert_eq!(data_of(tab.next_frame().await), "done");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.bus.hub().publish("job-1", &Event::new("late")).reached() {
+        assert!(Instant::now() < deadline, "the topic never ended on A");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-close");
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-c", &[]).await;
+    let cursor = tab.first_id().await;
+    let (publishes, sets) = (server.calls("publish").await, server.calls("set").await);
+    assert_eq!(
+        b.bus
+            .close_session(
+                &id("tab-c"),
+                Some(Event::new("bye").with_name(EventName::try_from("end").unwrap()))
+            )
+            .await,
+        0
+    );
+    let frames = tab.expect_end().await;
+    let last: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Event(e) => Some((e.event_type().to_owned(), e.data().to_owned())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last, [("end".to_owned(), "bye".to_owned())]);
+    // Redis writes for one close: one PUBLISH; SETs (each `SET .. PX`, the same
+    // key): one by the origin's hub, and on every other process one by its
+    // hub's close plus one per connection it ends (the hub's `Sender::close`
+    // marks again). Here: B (no connection) 1, A (one connection) 2.
+    assert_eq!(server.calls("publish").await - publishes, 1);
+    eventually_async("the SETs of the close", || async {
+        server.calls("set").await - sets == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.calls("set").await - sets, 3, "no more writes after");
+
+    // The browser reconnects with its Last-Event-ID to either process: 204.
+    for addr in [b.addr, a.addr] {
+        let again = open(addr, Proto::H1, "", &[("last-event-id", cursor.as_bytes())]).await;
+        assert_eq!(again.status, http::StatusCode::NO_CONTENT);
+    }
+
+    // drop_session on B ends A's connection without closing: it reconnects.
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-d", &[]).await;
+    tab.first_id().await;
+    b.bus.drop_session(&id("tab-d"));
+    assert!(tab
+        .expect_end()
+        .await
+        .iter()
+        .all(|f| !matches!(f, Frame::Event(_))));
+    let mut again = open(a.addr, Proto::H1, "?id=tab-d", &[]).await;
+    assert_eq!(again.status, http::StatusCode::OK);
+    // The same session, resumed (a bare ID: no cursor, so a resync first).
+    let (name, _, last_id) = next_event(&mut again).await.unwrap();
+    assert_eq!(name, GapReason::RESYNC);
+    assert!(last_id.starts_with("tab-d."), "{last_id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_stream_local_delivery_goes_on_and_cross_process_resumes() {
+    let mut server = redis_or_return!();
+    let cfg = config(&server, "bus-restart");
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-r", &[]).await;
+    tab.first_id().await;
+    b.bus.broadcast(&Event::new("before"));
+    assert_eq!(data_of(tab.next_frame().await), "before");
+
+    server.stop();
+    // Local delivery on A does not wait for Redis.
+    let started = Instant::now();
+    for i in 0..5 {
+        assert_eq!(a.bus.broadcast(&Event::new(format!("local {i}"))).live, 1);
+    }
+    assert!(started.elapsed() < Duration::from_millis(100));
+    for i in 0..5 {
+        assert_eq!(data_of(tab.next_frame().await), format!("local {i}"));
+    }
+    // B's sends while Redis is down are lost for A, and counted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.bus.stats().lost == 0 {
+        b.bus.broadcast(&Event::new("lost"));
+        assert!(
+            Instant::now() < deadline,
+            "no loss counted while redis was down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wait = Instant::now() + Duration::from_secs(5);
+    while a.bus.stats().subscribed {
+        assert!(Instant::now() < wait, "the subscriber did not notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(event_within(&mut tab, Duration::from_millis(200))
+        .await
+        .is_none());
+
+    server.restart().await;
+    // Cross-process delivery comes back by itself: B keeps sending numbered
+    // events until A's tab gets one (bounded).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    let got = loop {
+        assert!(
+            Instant::now() < deadline,
+            "cross-process delivery did not resume"
+        );
+        b.bus.broadcast(&Event::new(format!("after {n}")));
+        n += 1;
+        if let Some((_, data, _)) = event_within(&mut tab, Duration::from_millis(200)).await {
+            break data;
+        }
+    };
+    assert!(got.starts_with("after "), "{got}");
+    let later: usize = got.strip_prefix("after ").unwrap().parse().unwrap();
+    // From then on, every event arrives, in order.
+    for i in 0..5 {
+        b.bus.broadcast(&Event::new(format!("again {i}")));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 5 {
+        let (_, data, _) = next_event(&mut tab).await.unwrap();
+        if let Some(k) = data.strip_prefix("after ") {
+            let k: usize = k.parse().unwrap();
+            assert!(k > later, "out of order: {data}");
+            continue;
+        }
+        seen.push(data);
+    }
+    assert_eq!(
+        seen,
+        (0..5).map(|i| format!("again {i}")).collect::<Vec<_>>()
+    );
+    let sa = a.bus.stats();
+    assert!(sa.reconnects >= 1 && sa.subscribed, "{sa:?}");
+    assert!(b.bus.stats().lost >= 1);
+}
+
+/// A TCP proxy to Redis whose connections can be frozen: bytes stop flowing
+/// both ways but nothing is closed (a half-open connection, as after a
+/// failover to another machine or a NAT that forgot the flow). Connections made
+/// after the freeze flow normally.
+struct Proxy {
+    addr: SocketAddr,
+    made: Arc<AtomicU64>,
+    frozen_below: Arc<AtomicU64>,
+}
+
+impl Proxy {
+    async fn start(to: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let made = Arc::new(AtomicU64::new(0));
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let (m, f) = (Arc::clone(&made), Arc::clone(&frozen_below));
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(to).await else {
+                    continue;
+                };
+                let generation = m.fetch_add(1, Ordering::SeqCst);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, generation, Arc::clone(&f)));
+                tokio::spawn(pump(sr, cw, generation, Arc::clone(&f)));
+            }
+        });
+        Self {
+            addr,
+            made,
+            frozen_below,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Freezes every connection made so far.
+    fn freeze(&self) {
+        self.frozen_below
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    generation: u64,
+    frozen_below: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        // Frozen: hold both sockets open and pass nothing, for the test's life.
+        while generation < frozen_below.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A connection that goes silent without closing (no reset, no answer) is
+/// found by the subscriber's ping and the commands' timeout, and replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_found_and_replaced() {
+    let server = redis_or_return!();
+    let proxy = Proxy::start(server.addr()).await;
+    let cfg = RedisConfig::new(proxy.url())
+        .namespace("bus-half-open")
+        .connect_timeout(Duration::from_secs(2))
+        .command_timeout(Duration::from_millis(300))
+        .ping_interval(Duration::from_millis(300));
+    let (a, b) = (node(&cfg).await, node(&cfg).await);
+    let store = RedisClosedIds::connect(&cfg).await.unwrap();
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-h", &[]).await;
+    tab.first_id().await;
+    b.bus.broadcast(&Event::new("before"));
+    assert_eq!(data_of(tab.next_frame().await), "before");
+    assert!(store.check(&id("tab-h")).await.is_ok());
+
+    proxy.freeze();
+    let started = Instant::now();
+    let err = store.check(&id("tab-h")).await.unwrap_err();
+    assert_eq!(err.kind(), RedisErrorKind::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut n = 0;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "delivery never came back after the freeze"
+        );
+        b.bus.broadcast(&Event::new(format!("after {n}")));
+        n += 1;
+        if event_within(&mut tab, Duration::from_millis(200))
+            .await
+            .is_some()
+        {
+            break;
+        }
+    }
+    assert!(a.bus.stats().reconnects >= 1, "{:?}", a.bus.stats());
+    assert!(b.bus.stats().lost >= 1, "{:?}", b.bus.stats());
+    // The closed-ID store got a new connection too.
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the store never got a new connection"
+        );
+        if store.check(&id("tab-h")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Not in scope yet: resume across processes. A cursor from A presented to B
+/// is a gap signal there (each hub numbers from its own random base), never a
+/// replay of anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_from_a_presented_to_b_is_a_gap_never_a_replay() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-gap");
+    let closed = RedisClosedIds::connect(&cfg).await.unwrap();
+    let hub_b = Hub::new(SessionConfig::default().closed_ids(closed));
+    let (tx, mut accepted) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/events",
+        get(move |State(hub): State<Hub>, parts: Parts| {
+            let tx = tx.clone();
+            async move {
+                let a = hub.accept(&parts, None).await;
+                if let Accepted::Open(conn) = &a {
+                    let _ = tx.send(conn.resume());
+                }
+                a
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.with_state(hub_b)).await });
+    let a = node(&cfg).await;
+
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-g", &[]).await;
+    tab.first_id().await;
+    for i in 0..3 {
+        a.bus
+            .send_to_session(&id("tab-g"), &Event::new(format!("e{i}")));
+    }
+    let mut cursor = String::new();
+    for _ in 0..3 {
+        cursor = next_event(&mut tab).await.unwrap().2;
+    }
+    tab.drop_connection();
+
+    let mut on_b = open(
+        b_addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes())],
+    )
+    .await;
+    assert_eq!(on_b.status, http::StatusCode::OK);
+    let resume = client::within("B's accept", accepted.recv()).await.unwrap();
+    assert!(
+        matches!(
+            resume,
+            Resume::Gap(GapReason::Expired | GapReason::UnknownCursor)
+        ),
+        "{resume:?}"
+    );
+    let (name, data, last_id) = next_event(&mut on_b).await.unwrap();
+    assert_eq!(name, GapReason::RESYNC, "{data}");
+    assert_eq!(data, r#"{"reason":"expired","lost":null}"#);
+    assert!(last_id.starts_with("tab-g."), "{last_id}");
+    assert_ne!(last_id, cursor);
+    assert!(
+        event_within(&mut on_b, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing replayed"
+    );
+}
