@@ -145,9 +145,17 @@ fn decode_limit_error_goes_to_stderr_with_nonzero_exit() {
 
 #[test]
 fn decode_default_limit_applies() {
-    // One line over the default 1 MiB line limit.
+    // A 5 MiB event passes the default limits (8 MiB)...
     let mut input = b"data: ".to_vec();
-    input.resize(input.len() + (1 << 20) + 1, b'x');
+    input.resize(input.len() + (5 << 20), b'x');
+    input.extend_from_slice(b"\n\n");
+    let out = run(&["decode"], &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(line.starts_with("{\"kind\":\"event\"") && line.len() > 5 << 20);
+    // ... one line over the default 8 MiB line limit does not.
+    let mut input = b"data: ".to_vec();
+    input.resize(input.len() + (8 << 20), b'x');
     input.extend_from_slice(b"\n\n");
     let out = run(&["decode"], &input);
     assert_eq!(out.status.code(), Some(1));
