@@ -140,6 +140,7 @@
 pub mod event;
 pub mod field;
 pub mod parse;
+pub mod reconnect;
 pub mod session;
 mod unchecked;
 
