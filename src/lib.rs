@@ -156,6 +156,10 @@ pub mod hyper;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
+
 // --- re-exports (each module's owner adds its own lines here) ---
 pub use event::{Event, EventBuilder, KEEP_ALIVE};
 pub use field::{EventId, EventName, FieldErrorKind, FieldKind, InvalidField, RetryDelay};

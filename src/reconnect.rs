@@ -778,6 +778,22 @@ impl Reconnect {
         matches!(self.state, State::Open { .. })
     }
 
+    /// Whether a request is out: the driver awaits its response (and drops
+    /// it when this turns false, e.g. after a connect timeout).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use sse_session::reconnect::{Reconnect, ReconnectConfig};
+    /// let mut es = Reconnect::new(ReconnectConfig::default());
+    /// assert!(!es.is_awaiting_response());
+    /// let _request = es.poll_connect(Instant::now()).unwrap();
+    /// assert!(es.is_awaiting_response());
+    /// ```
+    #[must_use]
+    pub fn is_awaiting_response(&self) -> bool {
+        matches!(self.state, State::AwaitingResponse { .. })
+    }
+
     /// Whether the machine stopped for good.
     ///
     /// ```
