@@ -2,72 +2,130 @@
 //! test (`tests/browser.rs`).
 //!
 //! ```text
-//! cargo run --example demo -- 127.0.0.1:3000
+//! cargo run --example demo -- 127.0.0.1:3000 [--resume-window SECONDS]
 //! ```
 //!
 //! Open the printed URL in two tabs: each shows its tab ID, its connection
 //! state and a live log; "Broadcast" reaches both, "Drop connection" ends the
-//! stream (the browser reconnects into the same session), "Close my session"
-//! ends it for good (the reconnect gets `204` and `EventSource` stops).
+//! stream (the browser reconnects into the same session), "Cut 5 s" drops it
+//! and holds the tab's reconnects for five seconds (broadcast from the other
+//! tab meanwhile: the missed events arrive, marked *replayed*, after the
+//! reconnect), "Cut past the window" holds them longer than the resume window
+//! (the reconnect starts with a `resync` event instead), "Start a job" opens
+//! a job channel that ends by itself, and "Close my session" ends the session
+//! for good (the reconnect gets `204` and `EventSource` stops).
+//!
+//! The resume window is 20 s here (`--resume-window`, default 20), so that
+//! its end can be seen without waiting two minutes (the crate's default).
 //!
 //! Routes:
 //!
 //! - `GET /`: the page (`examples/demo/index.html`).
-//! - `GET /events`: the stream; the first event of every connection is
-//!   named `connect` and carries the session ID.
+//! - `GET /events`: the stream. Every connection gets an event named
+//!   `connect` with JSON data: the session ID, how the connection resumed
+//!   (`new`, `recovered` with the number of replayed events, which come
+//!   before it, or `gap`, after a `resync` event) and the resume window.
 //! - `POST /sessions/{id}/send`: the text body as a `message` to every
 //!   connection of that session; `404` if it has none.
 //! - `POST /sessions/{id}/close`: closes the session (after a last `closed`
 //!   event); its reconnects get `204`.
 //! - `POST /sessions/{id}/drop`: ends its connections, resumable; `404` if it
 //!   has none.
+//! - `POST /sessions/{id}/cut?seconds=N`: ends its connections and holds its
+//!   reconnects (the `/events` request waits) for N seconds (at most 600), as
+//!   a network outage would.
+//! - `POST /jobs`: starts a job that publishes `progress` events to its topic
+//!   for about three seconds, then ends the topic with a `done` event;
+//!   answers the job's ID.
+//! - `GET /jobs/{id}/events`: a stream scoped to the job's topic.
 //! - `POST /broadcast`: the text body as a `message` to every connection.
 //! - `GET /sessions`: JSON array of the session IDs with a live connection.
 //! - `GET /stats`: JSON counters (for the browser test).
 //!
 //! Every `/events` request is logged to stdout as
-//! `events <session id> <how the ID was found> -> <open | 204>`.
+//! `events <session id> <how the ID was found> -> <open | 204> [<resume>]`,
+//! and every job stream request as `job <job id> <session id> -> <open | 204>`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{request::Parts, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sse_session::live::{Accepted, Hub, SessionConfig};
+use sse_session::live::{Accepted, Delivery, Hub, HubConfig, Resume, SessionConfig};
 use sse_session::{Event, EventName, RetryDelay, SessionId};
+use tokio::time::Instant;
 
 #[derive(Clone)]
 struct App {
     hub: Hub,
     /// `GET /events` requests so far, `204`s included.
     events_requests: Arc<AtomicU64>,
+    /// Sessions whose reconnects are held, until when (`POST .../cut`).
+    cuts: Arc<Mutex<HashMap<SessionId, Instant>>>,
+    jobs: Arc<AtomicU64>,
+    window: Duration,
 }
 
 const PAGE: &str = include_str!("demo/index.html");
 
+/// The command line: the address, then flags.
+struct Settings {
+    addr: String,
+    resume_window: Duration,
+}
+
+impl Settings {
+    fn from_args() -> Result<Settings, String> {
+        let mut settings = Settings {
+            addr: "127.0.0.1:3000".into(),
+            resume_window: Duration::from_secs(20),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--resume-window" => {
+                    let secs: u64 = args
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|&s| s <= 86_400)
+                        .ok_or("--resume-window needs a number of seconds (at most 86400)")?;
+                    settings.resume_window = Duration::from_secs(secs);
+                }
+                flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+                addr => settings.addr = addr.to_owned(),
+            }
+        }
+        Ok(settings)
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:3000".into());
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let settings = Settings::from_args().map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(&settings.addr).await?;
     let local: SocketAddr = listener.local_addr()?;
     // The first line of output; tests/browser.rs reads the port from it.
     println!("listening on http://{local}/");
-    axum::serve(listener, router()).await
+    axum::serve(listener, router(&settings)).await
 }
 
-fn router() -> Router {
+fn router(settings: &Settings) -> Router {
     // Reconnect after 1 s (instead of the default 3 s): snappier when you
     // press "Drop connection".
     let config = SessionConfig::default().retry(Some(RetryDelay::from_millis(1000)));
+    let hub_config = HubConfig::default().resume_window(settings.resume_window);
     let app = App {
-        hub: Hub::new(config),
+        hub: Hub::with_config(config, hub_config),
         events_requests: Arc::default(),
+        cuts: Arc::default(),
+        jobs: Arc::default(),
+        window: settings.resume_window,
     };
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
@@ -76,51 +134,89 @@ fn router() -> Router {
         .route("/sessions/{id}/send", post(send))
         .route("/sessions/{id}/close", post(close))
         .route("/sessions/{id}/drop", post(drop_session))
+        .route("/sessions/{id}/cut", post(cut))
         .route("/broadcast", post(broadcast))
+        .route("/jobs", post(start_job))
+        .route("/jobs/{id}/events", get(job_events))
         .route("/stats", get(stats))
         .with_state(app)
 }
 
 async fn events(State(app): State<App>, parts: Parts) -> Accepted {
     app.events_requests.fetch_add(1, Ordering::Relaxed);
+    // A cut session's reconnect waits until the cut is over, as it would
+    // behind a network that is down.
+    let session = *app.hub.as_sessions().handshake(&parts).session_id();
+    let until = app.cuts.lock().unwrap().get(&session).copied();
+    if let Some(until) = until {
+        tokio::time::sleep_until(until).await;
+        app.cuts.lock().unwrap().remove(&session);
+    }
     // No authentication in this demo, so no user key.
     let accepted = app.hub.accept(&parts, None).await;
     let handshake = accepted.handshake();
     let id = handshake.session_id();
-    match accepted.sender() {
-        Some(tx) => {
-            println!("events {id} {:?} -> open", handshake.source());
-            // First in this connection's queue, so first on the wire after the
-            // `retry:`/`id:` frame. The hub's own sender keeps the stream open.
-            let connect = Event::new(id.as_str()).with_name(EventName::from_static("connect"));
-            let _ = tx.send(connect);
+    match &accepted {
+        Accepted::Open(conn) => {
+            let resume = conn.resume();
+            println!(
+                "events {id} {:?} -> open {}",
+                handshake.source(),
+                describe(resume)
+            );
+            // After the replayed events (they come first), before anything
+            // sent later. The hub's own sender keeps the stream open.
+            let data = serde_json::json!({
+                "id": id.as_str(),
+                "resume": match resume {
+                    Resume::Recovered { .. } => "recovered",
+                    Resume::Gap(_) => "gap",
+                    _ => "new",
+                },
+                "replayed": match resume { Resume::Recovered { replayed } => replayed, _ => 0 },
+                "window": app.window.as_secs(),
+            });
+            let connect = Event::new(data.to_string()).with_name(EventName::from_static("connect"));
+            let _ = conn.sender().send(connect);
         }
-        None => println!("events {id} {:?} -> 204", handshake.source()),
+        Accepted::Closed(_) => println!("events {id} {:?} -> 204", handshake.source()),
     }
     accepted
 }
 
-/// `200` with how many connections were reached, `404` for none. (An ID that
-/// is not a valid session ID has no connections: `404` too.)
-fn reached(n: usize) -> Response {
-    let status = if n == 0 {
-        StatusCode::NOT_FOUND
-    } else {
+fn describe(resume: Resume) -> String {
+    match resume {
+        Resume::Recovered { replayed } => format!("recovered {replayed}"),
+        Resume::Gap(reason) => format!("gap {reason}"),
+        _ => "new".into(),
+    }
+}
+
+/// `200` with what was reached, `404` for nobody. (An ID that is not a
+/// valid session ID reaches nobody: `404` too.)
+fn reached(sent: Delivery) -> Response {
+    let status = if sent.reached() {
         StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
     };
-    (status, format!("{n} connection(s)\n")).into_response()
+    (status, report(sent)).into_response()
+}
+
+fn report(sent: Delivery) -> String {
+    format!("{} connection(s), {} queued\n", sent.live, sent.queued)
 }
 
 async fn send(State(app): State<App>, Path(id): Path<String>, body: String) -> Response {
     match SessionId::try_from(id.as_str()) {
         Ok(id) => reached(app.hub.send_to_session(&id, &Event::new(body))),
-        Err(_) => reached(0),
+        Err(_) => reached(Delivery::default()),
     }
 }
 
 async fn close(State(app): State<App>, Path(id): Path<String>) -> Response {
     let Ok(id) = SessionId::try_from(id.as_str()) else {
-        return reached(0);
+        return reached(Delivery::default());
     };
     let last =
         Event::new("session closed by the server").with_name(EventName::from_static("closed"));
@@ -130,15 +226,78 @@ async fn close(State(app): State<App>, Path(id): Path<String>) -> Response {
 }
 
 async fn drop_session(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match SessionId::try_from(id.as_str()) {
-        Ok(id) => reached(app.hub.drop_session(&id)),
-        Err(_) => reached(0),
-    }
+    let n = match SessionId::try_from(id.as_str()) {
+        Ok(id) => app.hub.drop_session(&id),
+        Err(_) => 0,
+    };
+    let status = if n == 0 {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    (status, format!("{n} connection(s)\n")).into_response()
+}
+
+async fn cut(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let seconds = q
+        .get("seconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(5)
+        .min(600);
+    let Ok(id) = SessionId::try_from(id.as_str()) else {
+        return (StatusCode::NOT_FOUND, "0 connection(s)\n").into_response();
+    };
+    let until = Instant::now() + Duration::from_secs(seconds);
+    app.cuts.lock().unwrap().insert(id, until);
+    let n = app.hub.drop_session(&id);
+    (
+        StatusCode::OK,
+        format!("{n} connection(s) cut for {seconds} s\n"),
+    )
+        .into_response()
 }
 
 async fn broadcast(State(app): State<App>, body: String) -> Response {
-    let n = app.hub.broadcast(&Event::new(body));
-    (StatusCode::OK, format!("{n} connection(s)\n")).into_response()
+    let sent = app.hub.broadcast(&Event::new(body));
+    (StatusCode::OK, report(sent)).into_response()
+}
+
+/// Starts a job: ten `progress` events 300 ms apart on its topic, then the
+/// topic's end with a `done` event (every stream of the job then ends, and
+/// its reconnect gets `204`).
+async fn start_job(State(app): State<App>) -> Json<serde_json::Value> {
+    let n = app.jobs.fetch_add(1, Ordering::Relaxed) + 1;
+    let topic = format!("job-{n}");
+    let hub = app.hub.clone();
+    tokio::spawn(async move {
+        let progress = EventName::from_static("progress");
+        for step in 1..=10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let data = format!("{}%", step * 10);
+            let _ = hub.publish(&topic, &Event::new(data).with_name(progress.clone()));
+        }
+        let done =
+            Event::new(format!("{topic}: report ready")).with_name(EventName::from_static("done"));
+        let _ = hub.end_topic(&topic, &done);
+    });
+    Json(serde_json::json!({ "id": n }))
+}
+
+async fn job_events(State(app): State<App>, Path(id): Path<u64>, parts: Parts) -> Accepted {
+    let topic = format!("job-{id}");
+    let accepted = app.hub.accept_scoped(&parts, None, &topic).await;
+    let session = accepted.handshake().session_id();
+    let state = if matches!(accepted, Accepted::Open(_)) {
+        "open"
+    } else {
+        "204"
+    };
+    println!("job {id} {session} -> {state}");
+    accepted
 }
 
 async fn sessions(State(app): State<App>) -> Json<Vec<String>> {
@@ -151,7 +310,11 @@ async fn stats(State(app): State<App>) -> Json<serde_json::Value> {
         "events_requests": app.events_requests.load(Ordering::Relaxed),
         "connections": hub.connections,
         "sessions": hub.sessions,
+        "away_sessions": hub.away_sessions,
         "connections_accepted": hub.connections_accepted,
+        "recovered": hub.recovered,
+        "replayed_events": hub.replayed_events,
+        "gaps": hub.gaps,
         "slow_disconnects": hub.slow_disconnects,
     }))
 }

@@ -7,7 +7,14 @@
 //! ```text
 //! cargo run --release --example load -- --connections 5000 --rate 100 --seconds 10 --bytes 100
 //! cargo run --release --example load -- --baseline axum-broadcast
+//! cargo run --release --example load -- --churn 10
 //! ```
+//!
+//! `--churn P` [0]: P % of the connections each drop twice during the run, stay away
+//! up to `--churn-away MS` [1000], and reconnect with `Last-Event-ID` as a browser
+//! does; the report counts lost, duplicated and out-of-order broadcasts per
+//! connection (0 each inside the hub's resume window), the events replayed, and the
+//! latency of the events received live.
 //!
 //! The tool runs itself twice: `load server ...` is a child process that only serves
 //! (so its RSS is the server's alone), and this process is the client. The server
@@ -115,6 +122,11 @@ struct Opts {
     /// `--serve hyper`: box the router's response future (hyper keeps a
     /// per-connection box sized for the service's future).
     box_future: bool,
+    /// `--churn P`: P % of the connections drop and reconnect (with
+    /// `Last-Event-ID`) during the run.
+    churn_percent: u32,
+    /// `--churn-away MS`: the longest a churning connection stays away.
+    churn_away_ms: u64,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -137,6 +149,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         streams_per_conn: 1,
         h2_max_send_buf: None,
         box_future: false,
+        churn_percent: 0,
+        churn_away_ms: 1_000,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -176,9 +190,14 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--http2" => o.http2 = true,
             "--streams-per-conn" => o.streams_per_conn = num(value()?)?.clamp(1, 1_000),
             "--h2-max-send-buf" => o.h2_max_send_buf = Some(num(value()?)?.max(1024)),
+            "--churn" => o.churn_percent = num(value()?)?.min(100) as u32,
+            "--churn-away" => o.churn_away_ms = num(value()?)?.clamp(1, 60_000) as u64,
             "--connect-concurrency" => o.connect_concurrency = num(value()?)?.clamp(1, 100_000),
             other => return Err(format!("unknown flag {other:?}")),
         }
+    }
+    if o.churn_percent > 0 && (o.mode != Mode::Hub || o.http2) {
+        return Err("--churn needs the hub over HTTP/1.1 (resume is the hub's)".to_owned());
     }
     if o.mode == Mode::Floor && (o.serve != Serve::HyperFn || o.http2) {
         return Err("--baseline floor needs --serve hyper-fn (HTTP/1.1)".to_owned());
@@ -546,7 +565,7 @@ async fn run(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -
         data.extend(std::iter::repeat_n('x', bytes.saturating_sub(data.len())));
         let t = Instant::now();
         match app.mode {
-            Mode::Hub => reached += app.hub.broadcast(&Event::new(data)) as u64,
+            Mode::Hub => reached += app.hub.broadcast(&Event::new(data)).live as u64,
             Mode::AxumBroadcast => reached += app.tx.send(data).unwrap_or(0) as u64,
             Mode::Floor => {}
         }
@@ -632,11 +651,133 @@ struct ClientResult {
     connected: bool,
     /// Streams this result covers that got a `200` (1 on HTTP/1.1).
     streams: usize,
+    /// Events received, duplicates included.
     events: u64,
+    /// Distinct broadcasts received (by the sequence number in their data).
+    distinct: u64,
+    /// Broadcasts received a second time.
+    duplicates: u64,
+    /// Broadcasts received after one with a higher sequence number.
     out_of_order: u64,
+    /// Broadcasts sent while this client was away, received on its reconnect.
+    replayed: u64,
+    /// Reconnects (`--churn`), and how many of them opened with a `resync` gap event.
+    reconnects: u64,
+    gaps: u64,
+    /// Broadcast->receipt latency of the events received live.
     latencies_us: Vec<u32>,
+    /// Which broadcasts arrived (one bit per sequence number) and the highest.
+    seen: Vec<u64>,
+    max_seq: Option<u64>,
     error: Option<String>,
     ended_by_server: bool,
+}
+
+impl ClientResult {
+    fn new(expect: usize) -> Self {
+        ClientResult {
+            latencies_us: Vec::with_capacity(expect),
+            seen: vec![0; expect.div_ceil(64)],
+            ..ClientResult::default()
+        }
+    }
+
+    fn merge(&mut self, r: ClientResult) {
+        self.connected |= r.connected;
+        self.streams += r.streams;
+        self.events += r.events;
+        self.distinct += r.distinct;
+        self.duplicates += r.duplicates;
+        self.out_of_order += r.out_of_order;
+        self.replayed += r.replayed;
+        self.reconnects += r.reconnects;
+        self.gaps += r.gaps;
+        self.latencies_us.extend(r.latencies_us);
+        self.ended_by_server |= r.ended_by_server;
+        if self.error.is_none() {
+            self.error = r.error;
+        }
+    }
+}
+
+/// `--churn`: when this client drops its connection (after how many events, each)
+/// and how long it then stays away before it reconnects with `Last-Event-ID`.
+#[derive(Clone, Default)]
+struct Churn {
+    drop_after: Vec<u64>,
+    away: Duration,
+}
+
+impl Churn {
+    /// Client `i`'s plan: `percent` % of the clients, picked evenly, drop twice, at
+    /// points spread over the run (by a fixed hash of `i`, so runs compare), and stay
+    /// away between a tenth of `away_ms` and all of it.
+    fn plan(i: usize, percent: u32, expect: usize, away_ms: u64) -> Churn {
+        if percent == 0 || (i * 7919) % 100 >= percent as usize || expect < 10 {
+            return Churn::default();
+        }
+        let h = splitmix(i as u64);
+        let e = expect as u64;
+        let first = e / 10 + h % (e * 35 / 100);
+        let second = first + e / 10 + (h >> 20) % (e / 4);
+        let away = away_ms / 10 + (h >> 40) % (away_ms - away_ms / 10).max(1);
+        Churn {
+            drop_after: vec![first, second],
+            away: Duration::from_millis(away),
+        }
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// One HTTP/1.1 SSE request; returns the stream, the bytes read past the response
+/// head, and whether the body is chunked.
+async fn open_stream(
+    addr: SocketAddr,
+    last_event_id: &str,
+) -> Result<(TcpStream, Vec<u8>, bool), String> {
+    let mut tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let mut req =
+        b"GET /events HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n".to_vec();
+    if !last_event_id.is_empty() {
+        req.extend_from_slice(format!("last-event-id: {last_event_id}\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"\r\n");
+    tcp.write_all(&req)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::with_capacity(4096);
+    let head_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = tcp
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("closed before the response head".to_owned());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err("response head too large".to_owned());
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return Err(format!("status: {}", head.lines().next().unwrap_or("")));
+    }
+    let chunked = head.contains("transfer-encoding: chunked");
+    Ok((tcp, buf.split_off(head_end), chunked))
 }
 
 async fn client(
@@ -645,90 +786,85 @@ async fn client(
     mut stop: watch::Receiver<bool>,
     expect: usize,
     permit: OwnedSemaphorePermit,
+    churn: Churn,
 ) -> ClientResult {
-    let mut r = ClientResult {
-        latencies_us: Vec::with_capacity(expect),
-        ..ClientResult::default()
-    };
+    let mut r = ClientResult::new(expect);
+    let mut permit = Some(permit);
+    let mut drops = churn.drop_after.iter().copied().peekable();
+    // The cursor a browser keeps (`lastEventId`), and when the current stream's
+    // request went out: broadcasts sent before it were missed and come as a replay.
+    let mut last_event_id = String::new();
+    let mut live_since = 0u64;
+    // Created once, not per read: a fresh `changed()` future per read cost
+    // the client 2-3 % of its CPU.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     let run = async {
-        let mut tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        tcp.write_all(
-            b"GET /events HTTP/1.1\r\nhost: 127.0.0.1\r\naccept: text/event-stream\r\n\r\n",
-        )
-        .await
-        .map_err(|e| format!("write: {e}"))?;
-        let mut buf = Vec::with_capacity(4096);
-        let head_end = loop {
-            let mut chunk = [0u8; 4096];
-            let n = tcp
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("closed before the response head".to_owned());
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            if buf.len() > 16 * 1024 {
-                return Err("response head too large".to_owned());
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        if !head.starts_with("http/1.1 200") {
-            return Err(format!("status: {}", head.lines().next().unwrap_or("")));
-        }
-        let chunked = head.contains("transfer-encoding: chunked");
-        connected.fetch_add(1, Ordering::Relaxed);
-        drop(permit);
-        r.connected = true;
-        r.streams = 1;
-        let mut dechunk = Dechunk::default();
-        let mut parser = Parser::new();
-        let mut next_seq = 0u64;
-        let rest = buf.len() - head_end;
-        let mut chunk = vec![0u8; rest.max(16 * 1024)];
-        chunk[..rest].copy_from_slice(&buf[head_end..]);
-        let mut n = rest;
-        // Created once, not per read: a fresh `changed()` future per read cost
-        // the client 2-3 % of its CPU.
-        let stopped = stop.changed();
-        tokio::pin!(stopped);
         loop {
-            // Receipt time: when the read returned; every event in it arrived then.
-            let received = now_micros();
-            let data = &chunk[..n];
-            let ended = if chunked {
-                dechunk.feed(data, |data| parser.feed(data))?
-            } else {
-                parser.feed(data);
-                false
-            };
-            while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
-                if let Frame::Event(ev) = frame {
-                    record(&mut r, ev.data(), &mut next_seq, received);
+            let (mut tcp, rest, chunked) = open_stream(addr, &last_event_id).await?;
+            if let Some(permit) = permit.take() {
+                connected.fetch_add(1, Ordering::Relaxed);
+                drop(permit);
+                r.connected = true;
+                r.streams = 1;
+            }
+            let mut dechunk = Dechunk::default();
+            let mut parser = Parser::new();
+            let mut chunk = vec![0u8; rest.len().max(16 * 1024)];
+            chunk[..rest.len()].copy_from_slice(&rest);
+            let mut n = rest.len();
+            let dropped = loop {
+                // Receipt time: when the read returned; every event in it arrived then.
+                let received = now_micros();
+                let data = &chunk[..n];
+                let ended = if chunked {
+                    dechunk.feed(data, |data| parser.feed(data))?
+                } else {
+                    parser.feed(data);
+                    false
+                };
+                while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
+                    if let Frame::Event(ev) = frame {
+                        if ev.event_type() == "resync" {
+                            r.gaps += 1;
+                        } else {
+                            record(&mut r, ev.data(), received, live_since);
+                        }
+                    }
                 }
-            }
-            if ended {
-                // The server ended the stream (a slow-consumer disconnect): a browser
-                // would reconnect and resume; this client stops counting.
-                r.ended_by_server = true;
-                return Ok(());
-            }
-            // (tokio clears the socket's readiness itself after a short read, so
-            // this is one `read` per wake-up, not one more that fails.)
-            n = tokio::select! {
-                n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
-                _ = &mut stopped => return Ok(()),
+                if !parser.last_event_id().is_empty() {
+                    parser.last_event_id().clone_into(&mut last_event_id);
+                }
+                if drops.peek().is_some_and(|&at| r.events >= at) {
+                    drops.next();
+                    break true;
+                }
+                if ended {
+                    // The server ended the stream (a slow-consumer disconnect): a browser
+                    // would reconnect and resume; this client stops counting.
+                    r.ended_by_server = true;
+                    return Ok(());
+                }
+                // (tokio clears the socket's readiness itself after a short read, so
+                // this is one `read` per wake-up, not one more that fails.)
+                n = tokio::select! {
+                    n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
+                    _ = &mut stopped => return Ok(()),
+                };
+                if n == 0 {
+                    r.ended_by_server = true;
+                    return Ok(());
+                }
             };
-            if n == 0 {
-                r.ended_by_server = true;
-                return Ok(());
+            debug_assert!(dropped);
+            // Cut: close the TCP connection, stay away, come back with the cursor.
+            drop(tcp);
+            tokio::select! {
+                _ = tokio::time::sleep(churn.away) => {}
+                _ = &mut stopped => return Ok(()),
             }
+            r.reconnects += 1;
+            live_since = now_micros();
         }
     };
     if let Err(e) = run.await {
@@ -774,10 +910,7 @@ async fn client_h2(
         let connected = connected.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut r = ClientResult {
-                latencies_us: Vec::with_capacity(expect),
-                ..ClientResult::default()
-            };
+            let mut r = ClientResult::new(expect);
             let req = http::Request::get(format!("http://{addr}/events"))
                 .header("accept", "text/event-stream")
                 .body(http_body_util::Empty::<bytes::Bytes>::new())
@@ -798,7 +931,6 @@ async fn client_h2(
             r.streams = 1;
             let mut body = res.into_body();
             let mut parser = Parser::new();
-            let mut next_seq = 0u64;
             loop {
                 let frame = tokio::select! {
                     f = body.frame() => f,
@@ -822,7 +954,7 @@ async fn client_h2(
                 let received = now_micros();
                 while let Ok(Some(frame)) = parser.next_frame() {
                     if let Frame::Event(ev) = frame {
-                        record(&mut r, ev.data(), &mut next_seq, received);
+                        record(&mut r, ev.data(), received, 0);
                     }
                 }
             }
@@ -831,34 +963,44 @@ async fn client_h2(
     drop(permit);
     for t in tasks {
         if let Ok(r) = t.await {
-            total.connected |= r.connected;
-            total.streams += r.streams;
-            total.events += r.events;
-            total.out_of_order += r.out_of_order;
-            total.latencies_us.extend(r.latencies_us);
-            total.ended_by_server |= r.ended_by_server;
-            if total.error.is_none() {
-                total.error = r.error;
-            }
+            total.merge(r);
         }
     }
     total
 }
 
-fn record(r: &mut ClientResult, data: &str, next_seq: &mut u64, now: u64) {
+/// Counts one received broadcast (`data` starts with `<seq> <sent micros> `);
+/// `live_since`: when the current stream's request went out (earlier broadcasts
+/// arrived as a replay, and their latency is how long the client was away).
+fn record(r: &mut ClientResult, data: &str, now: u64, live_since: u64) {
     let mut fields = data.split(' ');
     let seq: u64 = fields
         .next()
         .and_then(|v| v.parse().ok())
         .unwrap_or(u64::MAX);
     let sent: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(now);
-    if seq != *next_seq {
+    r.events += 1;
+    let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+    let Some(w) = r.seen.get_mut(word) else {
+        // Not a broadcast of this run: neither lost nor distinct.
+        return;
+    };
+    if *w & bit != 0 {
+        r.duplicates += 1;
+        return;
+    }
+    *w |= bit;
+    r.distinct += 1;
+    if r.max_seq.is_some_and(|m| seq < m) {
         r.out_of_order += 1;
     }
-    *next_seq = seq.wrapping_add(1);
-    r.events += 1;
-    r.latencies_us
-        .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+    r.max_seq = Some(r.max_seq.map_or(seq, |m| m.max(seq)));
+    if sent < live_since {
+        r.replayed += 1;
+    } else {
+        r.latencies_us
+            .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+    }
 }
 
 fn fetch(addr: SocketAddr, method: &str, path: &str) -> Result<String, String> {
@@ -962,8 +1104,9 @@ fn run_driver(o: Opts) {
                 left -= streams;
                 tasks.push(tokio::spawn(client_h2(addr, c, s, expect, permit, streams)));
             } else {
+                let churn = Churn::plan(left, o.churn_percent, expect, o.churn_away_ms);
                 left -= 1;
-                tasks.push(tokio::spawn(client(addr, c, s, expect, permit)));
+                tasks.push(tokio::spawn(client(addr, c, s, expect, permit, churn)));
             }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -1014,8 +1157,18 @@ fn run_driver(o: Opts) {
     let ended = results.iter().filter(|r| r.ended_by_server).count();
     let delivered: u64 = results.iter().map(|r| r.events).sum();
     let out_of_order: u64 = results.iter().map(|r| r.out_of_order).sum();
+    let duplicates: u64 = results.iter().map(|r| r.duplicates).sum();
+    let replayed: u64 = results.iter().map(|r| r.replayed).sum();
+    let reconnects: u64 = results.iter().map(|r| r.reconnects).sum();
+    let gaps: u64 = results.iter().map(|r| r.gaps).sum();
+    let churners = results.iter().filter(|r| r.reconnects > 0).count();
     let sent = field(&run, "sent");
     let expected = sent * held as u64;
+    let lost: u64 = results
+        .iter()
+        .filter(|r| r.streams > 0)
+        .map(|r| (sent * r.streams as u64).saturating_sub(r.distinct))
+        .sum();
     let mut lat: Vec<u32> = results
         .iter()
         .flat_map(|r| r.latencies_us.iter().copied())
@@ -1056,12 +1209,18 @@ fn run_driver(o: Opts) {
         o.rate, o.seconds, o.bytes
     );
     println!(
-        "delivered {delivered}/{expected} ({:.3}%), {:.0} events/s, out of order {out_of_order}, streams ended by server {ended}",
+        "delivered {delivered}/{expected} ({:.3}%), {:.0} events/s, lost {lost}, duplicated {duplicates}, out of order {out_of_order}, streams ended by server {ended}",
         100.0 * delivered as f64 / expected.max(1) as f64,
         delivered as f64 * 1000.0 / elapsed_ms as f64,
     );
+    if o.churn_percent > 0 {
+        println!(
+            "churn: {churners} connections ({}%) dropped and reconnected {reconnects} times with Last-Event-ID (away up to {} ms): {replayed} events replayed, {gaps} gap signals",
+            o.churn_percent, o.churn_away_ms
+        );
+    }
     println!(
-        "latency broadcast->client: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "latency broadcast->client (events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         percentile(&lat, 0.50),
         percentile(&lat, 0.99),
         percentile(&lat, 0.999),

@@ -57,10 +57,10 @@
 //! else { unreachable!("a new session") };
 //! let id = *tab.session_id();
 //! assert_eq!(id.as_str(), "tab-7");
-//! let response = tab.into_response(); // 200, text/event-stream; first frame `id: tab-7`
+//! let response = tab.into_response(); // 200, text/event-stream; first frame `id: tab-7.<cursor>`
 //!
 //! // Reach it later by its ID: the event is encoded once for every connection.
-//! assert_eq!(hub.send_to_session(&id, &Event::new("hello, tab 7")), 1);
+//! assert_eq!(hub.send_to_session(&id, &Event::new("hello, tab 7")).live, 1);
 //!
 //! // Close it for good: its next reconnect gets 204 No Content.
 //! hub.close_session(&id, None).await;
@@ -86,6 +86,37 @@
 //! `quinn-proto`/`quinn` and `tungstenite`/`tokio-tungstenite`, and the core
 //! builds with `--no-default-features` on `bytes`, `http`, `memchr`,
 //! `simdutf8` (SIMD UTF-8 checks for long event data) and `uuid` alone.
+//!
+//! # Design: resume
+//!
+//! A [`Hub`] numbers every event it delivers from one sequence and sends it
+//! with `id: <session>.<seq>`, so the browser's `lastEventId` names the tab
+//! *and* the last event it got. A reconnecting `EventSource` sends it back
+//! as `Last-Event-ID` by itself; after a reload the page passes it as `?id=`.
+//! The hub keeps an away session (its user, its topics, a mailbox of what was
+//! addressed to it) for a resume window and replays what came after the
+//! cursor, in order, before anything live; or it opens with a `resync` event
+//! (see [`Resume`](live::Resume) and [`GapReason`](live::GapReason)) when it
+//! cannot.
+//!
+//! **Why the cursor lives in `id:`.** It is the only field the browser keeps
+//! and sends back on its own, with no client code, across every automatic
+//! reconnect; the protocol has no other place that survives a cut. Putting
+//! the session in the same field keeps the tab's identity and its position
+//! one atomic value: a tab cannot present its ID with someone else's
+//! position, a cursor is checked against the session that presents it (a
+//! token from another session, a forged or future `seq` is a gap, never a
+//! replay of events that were not its own), and comments and keep-alives,
+//! which carry no `id:`, never move it.
+//!
+//! **How a broadcast stays encoded once.** An event's fields are encoded once
+//! into a shared `Bytes` without an `id:` line; the journal stores that one
+//! frame (reference-counted) with its `seq`, and every mailbox and topic
+//! history holds a reference, not a copy. What is per connection is only the
+//! `id: <session>.<seq>\n` line, written in front of the shared fields (a
+//! frame's fields may come in any order, and `id` before `data` is what the
+//! spec dispatches the same way); large frames go out as the id line and the
+//! uncopied shared bytes, two chunks of one write.
 //!
 //! # Guarantees
 //!

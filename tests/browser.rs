@@ -3,19 +3,27 @@
 //! reads the browser's own `EventSource` and the page's state (`window.demo`,
 //! see `examples/demo/index.html`).
 //!
-//! Checks, in order, against one demo server on `127.0.0.1:0`:
+//! Checks, in order, against one demo server on `127.0.0.1:0` (resume window
+//! 7 s):
 //!
-//! 1. a new tab gets its tab ID in a `connect` event, shows it, and stores it
-//!    in `sessionStorage`;
+//! 1. a new tab gets its tab ID in a `connect` event, shows it, and stores its
+//!    cursor (`<session>.<seq>`) in `sessionStorage`;
 //! 2. a dropped connection reconnects by itself into the same session, with
-//!    the ID sent back as `Last-Event-ID`;
-//! 3. a reload reconnects into the same session through `?id=` from
-//!    `sessionStorage`;
-//! 4. targeted sends arrive with exactly the data sent (multi-line, unicode,
-//!    CR/CRLF line breaks, trailing line break);
+//!    the cursor sent back as `Last-Event-ID`;
+//! 3. targeted sends arrive with exactly the data sent (multi-line, unicode,
+//!    CR/CRLF line breaks, trailing line break), positions increasing;
+//! 4. a reload within the window keeps the cursor (`?id=` from
+//!    `sessionStorage`): events sent while the page was gone are replayed;
 //! 5. two tabs both get a broadcast, from the test and from the page's own
-//!    button (a screenshot is taken here);
-//! 6. closing the session ends with `readyState == CLOSED`, one `204`, and no
+//!    button;
+//! 6. events sent while a tab's connection was cut (its reconnect held for
+//!    5 s) arrive after the browser's automatic reconnect, in order, none
+//!    twice, marked replayed (a screenshot is taken here);
+//! 7. a job channel ends with its `done` event, `readyState == CLOSED`, one
+//!    `204` and no further request;
+//! 8. a cut longer than the window: the reconnect starts with the `resync`
+//!    gap signal, and nothing of the freed session is replayed;
+//! 9. closing the session ends with `readyState == CLOSED`, one `204`, and no
 //!    further requests to `/events` for that session; the other tab stays
 //!    open; the page's "New session" button then starts a fresh one.
 //!
@@ -49,7 +57,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Upper bound for any single wait (a page state, an HTTP exchange).
 const WAIT: Duration = Duration::from_secs(10);
 /// Upper bound for the whole browser session.
-const WHOLE: Duration = Duration::from_secs(120);
+const WHOLE: Duration = Duration::from_secs(180);
+/// The demo's resume window here: the cut of step 6 (5 s) must fit in it, the
+/// long cut of step 8 (window + 3 s) not.
+const RESUME_WINDOW_SECS: &str = "7";
 /// The page's `sessionStorage` key.
 const KEY: &str = "sse-session-demo-id";
 
@@ -95,6 +106,9 @@ async fn demo_in_chromium() {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // A page that leaves must close its EventSource (a page frozen in the
+            // back-forward cache would keep the stream open).
+            "--disable-features=BackForwardCache",
         ])
         .build()
         .expect("browser config");
@@ -137,7 +151,7 @@ async fn demo_in_chromium() {
 async fn checks(browser: &Browser, demo: &Demo) {
     let url = demo.url.as_str();
 
-    // 1. A fresh tab gets an ID, shows it and stores it.
+    // 1. A fresh tab gets an ID, shows it and stores its place in the stream.
     let a = open(browser, url).await;
     wait_for(
         &a,
@@ -149,19 +163,22 @@ async fn checks(browser: &Browser, demo: &Demo) {
     assert_eq!(id.len(), 36, "a fresh ID is a hyphenated UUID: {id}");
     let shown: String = js(&a, "document.getElementById('tab-id').textContent").await;
     assert_eq!(shown, id, "the page shows the tab ID");
-    let stored: String = js(&a, &format!("sessionStorage.getItem('{KEY}')")).await;
-    assert_eq!(stored, id, "the tab ID is in sessionStorage");
     let first: Ev = js(&a, "demo.events[0]").await;
+    assert_eq!(first.name, "connect");
+    let info: serde_json::Value = serde_json::from_str(&first.data).expect("connect is JSON");
+    assert_eq!(info["id"], id.as_str());
+    assert_eq!(info["resume"], "new");
+    let cursor = seq_of(&first.last_event_id, &id);
+    let stored: String = js(&a, &format!("sessionStorage.getItem('{KEY}')")).await;
     assert_eq!(
-        (first.name.as_str(), first.data.as_str()),
-        ("connect", id.as_str())
+        stored, first.last_event_id,
+        "the cursor is in sessionStorage"
     );
-    assert_eq!(first.last_event_id, id, "the `id:` line set lastEventId");
     assert_eq!(js::<u32>(&a, "demo.es.readyState").await, 1, "OPEN");
-    assert_eq!(demo.lines(&format!("events {id} Fresh -> open")), 1);
+    assert_eq!(demo.lines(&format!("events {id} Fresh -> open new")), 1);
 
     // 2. A dropped connection comes back by itself, into the same session,
-    //    presenting the ID as Last-Event-ID.
+    //    presenting its cursor as Last-Event-ID.
     let (status, _) = post(demo, &format!("/sessions/{id}/drop"), "").await;
     assert_eq!(status, 200, "drop {id}");
     wait_for(
@@ -171,27 +188,19 @@ async fn checks(browser: &Browser, demo: &Demo) {
     )
     .await;
     let again: Ev = js(&a, "demo.events.filter(e => e.name === 'connect')[1]").await;
-    assert_eq!(again.data, id, "reconnected into the same session");
-    assert_eq!(js::<String>(&a, "demo.tabId").await, id);
-    assert_eq!(demo.lines(&format!("events {id} Header -> open")), 1);
-
-    // 3. A reload keeps the session through sessionStorage and `?id=`.
-    a.reload().await.expect("reload tab A");
-    wait_for(
-        &a,
-        "demo.state === 'open' && demo.tabId !== null",
-        "tab A reloads",
-    )
-    .await;
     assert_eq!(
-        js::<String>(&a, "demo.tabId").await,
-        id,
-        "same ID after reload"
+        again.last_event_id,
+        format!("{id}.{cursor}"),
+        "same session, same place"
     );
-    assert_eq!(js::<u32>(&a, "demo.connects").await, 1, "a new page");
-    assert_eq!(demo.lines(&format!("events {id} Query -> open")), 1);
+    assert_eq!(js::<String>(&a, "demo.tabId").await, id);
+    assert_eq!(
+        demo.lines(&format!("events {id} Header -> open recovered 0")),
+        1
+    );
 
-    // 4. Targeted sends arrive exactly (line breaks become `\n`, per spec).
+    // 3. Targeted sends arrive exactly (line breaks become `\n`, per spec), each
+    //    with `id: <session>.<seq>`, the seq increasing.
     let sent = [
         ("héllo\nwörld ✓\n  indented", "héllo\nwörld ✓\n  indented"),
         ("crlf\r\nand lone\rcr", "crlf\nand lone\ncr"),
@@ -205,8 +214,61 @@ async fn checks(browser: &Browser, demo: &Demo) {
     let got: Vec<String> = js(&a, "messages()").await;
     let want: Vec<&str> = sent.iter().map(|(_, want)| *want).collect();
     assert_eq!(got, want, "targeted sends arrive with exactly their data");
+    let ids: Vec<String> = js(
+        &a,
+        "demo.events.filter(e => e.name === 'message').map(e => e.lastEventId)",
+    )
+    .await;
+    let seqs: Vec<u64> = ids.iter().map(|l| seq_of(l, &id)).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > cursor,
+        "positions increase: {ids:?}"
+    );
     let (status, _) = post(demo, "/sessions/no-such-tab/send", "x").await;
-    assert_eq!(status, 404, "a send to a session without connections");
+    assert_eq!(status, 404, "a send to a session the hub does not have");
+
+    // 4. A reload within the window keeps the cursor: the tab's connection is
+    //    cut (its reconnects held for 3 s), the page reloads (its new
+    //    EventSource asks with `?id=<session>.<seq>` from sessionStorage, and
+    //    waits), two events are sent meanwhile, and the reloaded page gets both.
+    let (status, _) = post(demo, &format!("/sessions/{id}/cut?seconds=3"), "").await;
+    assert_eq!(status, 200);
+    wait_stats(demo, "connections", 0).await;
+    a.reload().await.expect("reload tab A");
+    for body in ["while away 1", "while away 2"] {
+        let (status, text) = post(demo, &format!("/sessions/{id}/send"), body).await;
+        assert_eq!((status, text.trim()), (200, "0 connection(s), 1 queued"));
+    }
+    wait_for(
+        &a,
+        "demo.state === 'open' && demo.tabId !== null",
+        "tab A reloads",
+    )
+    .await;
+    assert_eq!(
+        js::<String>(&a, "demo.tabId").await,
+        id,
+        "same ID after reload"
+    );
+    assert_eq!(js::<u32>(&a, "demo.connects").await, 1, "a new page");
+    let back: Vec<Ev> = js(&a, "demo.events").await;
+    let names: Vec<(&str, &str, bool)> = back
+        .iter()
+        .map(|e| (e.name.as_str(), e.data.as_str(), e.replayed))
+        .collect();
+    assert_eq!(
+        names[..2],
+        [
+            ("message", "while away 1", true),
+            ("message", "while away 2", true)
+        ],
+        "replayed first, in order"
+    );
+    assert_eq!(back[2].name, "connect");
+    assert_eq!(
+        demo.lines(&format!("events {id} Query -> open recovered 2")),
+        1
+    );
 
     // 5. Two tabs, one broadcast each way.
     let b = open(browser, url).await;
@@ -218,24 +280,9 @@ async fn checks(browser: &Browser, demo: &Demo) {
     .await;
     let id_b: String = js(&b, "demo.tabId").await;
     assert_ne!(id_b, id, "tab B has a session of its own");
-    // The connection from before the reload has left the hub by now (or
-    // soon: the server notices the closed socket).
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (_, stats) = get(demo, "/stats").await;
-        let stats: serde_json::Value = serde_json::from_str(&stats).expect("GET /stats is JSON");
-        if stats["connections"] == 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server still counts {} connections, want 2 (one per tab)",
-            stats["connections"]
-        );
-        sleep(Duration::from_millis(50)).await;
-    }
+    wait_stats(demo, "connections", 2).await;
     let (status, text) = post(demo, "/broadcast", "to every tab ✓").await;
-    assert_eq!((status, text.trim()), (200, "2 connection(s)"));
+    assert_eq!((status, text.trim()), (200, "2 connection(s), 0 queued"));
     for (tab, name) in [(&a, "A"), (&b, "B")] {
         let cond = "messages().includes('to every tab ✓')";
         wait_for(tab, cond, &format!("tab {name} gets the broadcast")).await;
@@ -248,8 +295,8 @@ async fn checks(browser: &Browser, demo: &Demo) {
     assert_eq!(live, both, "GET /sessions lists both tabs");
     // The page's own button, from each tab.
     // (The page prefixes the first 8 characters of its tab ID.)
-    click_broadcast(&b, "hi from tab B").await;
-    click_broadcast(&a, "hello B, this is tab A").await;
+    click(&b, Some("hi from tab B"), "broadcast").await;
+    click(&a, Some("hello B, this is tab A"), "broadcast").await;
     let from_b = format!("{}: hi from tab B", &id_b[..8]);
     let from_a = format!("{}: hello B, this is tab A", &id[..8]);
     for (tab, name) in [(&a, "A"), (&b, "B")] {
@@ -261,9 +308,127 @@ async fn checks(browser: &Browser, demo: &Demo) {
         )
         .await;
     }
+
+    // 6. Tab A's connection is cut (its reconnects are held for a few seconds,
+    //    inside the window) while tab B keeps sending: after the browser's own
+    //    reconnect (Last-Event-ID), tab A has every event, in order, none twice,
+    //    the missed ones marked replayed.
+    let before: u32 = js(&a, "messages().length").await;
+    click(&a, None, "cut").await;
+    wait_for(&a, "demo.state === 'connecting'", "tab A is cut").await;
+    let missed: Vec<String> = (1..=3).map(|i| format!("missed {i}")).collect();
+    for text in &missed {
+        click(&b, Some(text), "broadcast").await;
+        let from_b = format!("{}: {text}", &id_b[..8]);
+        wait_for(
+            &b,
+            &format!("messages().includes('{from_b}')"),
+            "tab B sends",
+        )
+        .await;
+    }
+    let (status, text) = post(demo, &format!("/sessions/{id}/send"), "direct while cut").await;
+    assert_eq!((status, text.trim()), (200, "0 connection(s), 1 queued"));
+    wait_for_long(
+        &a,
+        "demo.connects === 2 && demo.state === 'open'",
+        "tab A reconnects after the cut",
+        Duration::from_secs(15),
+    )
+    .await;
+    let after: Vec<Ev> = js(&a, "demo.events.filter(e => e.name === 'message')").await;
+    let tail: Vec<(String, bool)> = after[before as usize..]
+        .iter()
+        .map(|e| (e.data.clone(), e.replayed))
+        .collect();
+    let mut want: Vec<(String, bool)> = missed
+        .iter()
+        .map(|t| (format!("{}: {t}", &id_b[..8]), true))
+        .collect();
+    want.push(("direct while cut".into(), true));
+    assert_eq!(tail, want, "every missed event once, in order, replayed");
+    let all_ids: Vec<String> = after.iter().map(|e| e.last_event_id.clone()).collect();
+    let seqs: Vec<u64> = all_ids.iter().map(|l| seq_of(l, &id)).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "no repeat: {all_ids:?}"
+    );
+    assert_eq!(
+        demo.lines(&format!("events {id} Header -> open recovered 4")),
+        1
+    );
     screenshot(&a).await;
 
-    // 6. Closing the session: a last `closed` event, one 204, then silence.
+    // 7. A job channel: progress, then `done`; then the stream ends, its
+    //    reconnect gets 204, the EventSource is CLOSED and asks nothing more.
+    click(&b, None, "job").await;
+    wait_for_long(
+        &b,
+        "demo.jobs.length === 1 && demo.jobs[0].state === 'closed'",
+        "the job channel ends CLOSED",
+        Duration::from_secs(15),
+    )
+    .await;
+    let job: Vec<Ev> = js(&b, "demo.jobs[0].events").await;
+    let last = job.last().expect("job events");
+    assert_eq!(
+        (last.name.as_str(), last.data.as_str()),
+        ("done", "job-1: report ready")
+    );
+    assert!(
+        job[..job.len() - 1].iter().all(|e| e.name == "progress"),
+        "progress, then done: {job:?}"
+    );
+    let job_session = last
+        .last_event_id
+        .split('.')
+        .next()
+        .expect("a session")
+        .to_owned();
+    assert_eq!(demo.lines(&format!("job 1 {job_session} -> 204")), 1);
+    let requests = demo.lines("job 1 ");
+    sleep(Duration::from_secs(3)).await; // three retry delays
+    assert_eq!(demo.lines("job 1 "), requests, "no request after the 204");
+    assert_eq!(
+        js::<u32>(&b, "demo.jobs[0].es.readyState").await,
+        2,
+        "CLOSED"
+    );
+    assert_eq!(
+        js::<u32>(&b, "demo.es.readyState").await,
+        1,
+        "tab B's own stream is open"
+    );
+
+    // 8. Past the window: tab A is cut longer than the resume window; its
+    //    reconnect starts with the gap signal, and what was sent meanwhile is not
+    //    replayed (its session was freed).
+    click(&a, None, "cut-long").await;
+    wait_for(&a, "demo.state === 'connecting'", "tab A is cut again").await;
+    let (status, _) = post(demo, &format!("/sessions/{id}/send"), "lost").await;
+    assert_eq!(status, 200, "queued: the session still waits");
+    wait_for_long(
+        &a,
+        "demo.connects === 3 && demo.state === 'open'",
+        "tab A reconnects after the window",
+        Duration::from_secs(30),
+    )
+    .await;
+    let resync: Ev = js(&a, "demo.events.filter(e => e.name === 'resync')[0]").await;
+    let gap: serde_json::Value = serde_json::from_str(&resync.data).expect("resync is JSON");
+    assert_eq!(gap["reason"], "expired");
+    assert!(gap["lost"].is_null(), "the count is unknown");
+    assert_eq!(js::<String>(&a, "demo.resume.resume").await, "gap");
+    assert!(
+        !js::<bool>(&a, "messages().includes('lost')").await,
+        "a freed session's events are not replayed"
+    );
+    assert_eq!(
+        demo.lines(&format!("events {id} Header -> open gap expired")),
+        1
+    );
+
+    // 9. Closing the session: a last `closed` event, one 204, then silence.
     let (status, text) = post(demo, &format!("/sessions/{id}/close"), "").await;
     assert_eq!((status, text.trim()), (200, "1 connection(s)"));
     wait_for(
@@ -301,7 +466,7 @@ async fn checks(browser: &Browser, demo: &Demo) {
     .await;
 
     // The page's "New session" button: forget the closed ID, start afresh.
-    assert!(js::<bool>(&a, "document.getElementById('fresh').click(); true").await);
+    click(&a, None, "fresh").await;
     wait_for(
         &a,
         "demo.state === 'open' && demo.tabId !== null",
@@ -310,7 +475,35 @@ async fn checks(browser: &Browser, demo: &Demo) {
     .await;
     let fresh: String = js(&a, "demo.tabId").await;
     assert!(fresh != id && fresh != id_b, "a fresh session: {fresh}");
-    assert_eq!(demo.lines(&format!("events {fresh} Fresh -> open")), 1);
+    assert_eq!(demo.lines(&format!("events {fresh} Fresh -> open new")), 1);
+}
+
+/// The seq of a last event ID `<session>.<seq>`, checking the session.
+fn seq_of(last_event_id: &str, session: &str) -> u64 {
+    let (s, seq) = last_event_id
+        .split_once('.')
+        .unwrap_or_else(|| panic!("`{last_event_id}` is not <session>.<seq>"));
+    assert_eq!(s, session, "the cursor names the tab");
+    seq.parse()
+        .unwrap_or_else(|_| panic!("`{last_event_id}`: the seq is a number"))
+}
+
+/// Waits until `GET /stats` shows `value` for `key`.
+async fn wait_stats(demo: &Demo, key: &str, value: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, stats) = get(demo, "/stats").await;
+        let stats: serde_json::Value = serde_json::from_str(&stats).expect("GET /stats is JSON");
+        if stats[key] == value {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's {key} is {}, want {value}",
+            stats[key]
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// One received event, as the page records it.
@@ -320,6 +513,8 @@ struct Ev {
     name: String,
     data: String,
     last_event_id: String,
+    #[serde(default)]
+    replayed: bool,
 }
 
 async fn open(browser: &Browser, url: &str) -> Page {
@@ -357,12 +552,17 @@ async fn js<T: DeserializeOwned>(page: &Page, expr: &str) -> T {
 /// with the page's state. `cond` may use `messages()`: the data of every
 /// `message` event the page got so far.
 async fn wait_for(page: &Page, cond: &str, what: &str) {
+    wait_for_long(page, cond, what, WAIT).await;
+}
+
+/// [`wait_for`] with a longer bound (for waits that include a held reconnect).
+async fn wait_for_long(page: &Page, cond: &str, what: &str, wait: Duration) {
     let expr = format!(
         "(() => {{ if (typeof window.demo !== 'object') return false; \
          window.messages = () => demo.events.filter(e => e.name === 'message').map(e => e.data); \
          return !!({cond}); }})()"
     );
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         // A reload can destroy the context mid-call: treat an error as "not yet".
         if let Ok(Ok(v)) = timeout(WAIT, page.evaluate(eval(&expr))).await {
@@ -378,15 +578,16 @@ async fn wait_for(page: &Page, cond: &str, what: &str) {
          readyState: demo.es && demo.es.readyState, events: demo.events})",
     )
     .await;
-    panic!("timed out after {WAIT:?} waiting for: {what} ({cond})\npage state: {state}");
+    panic!("timed out after {wait:?} waiting for: {what} ({cond})\npage state: {state}");
 }
 
-async fn click_broadcast(page: &Page, text: &str) {
-    let text = serde_json::to_string(text).expect("a JSON string");
-    let expr = format!(
-        "document.getElementById('text').value = {text}; \
-         document.getElementById('broadcast').click(); true"
-    );
+/// Clicks the page's button `button`, after typing `text` in the text field.
+async fn click(page: &Page, text: Option<&str>, button: &str) {
+    let set = text.map_or(String::new(), |t| {
+        let t = serde_json::to_string(t).expect("a JSON string");
+        format!("document.getElementById('text').value = {t}; ")
+    });
+    let expr = format!("{set}document.getElementById('{button}').click(); true");
     assert!(js::<bool>(page, &expr).await);
 }
 
@@ -452,7 +653,7 @@ impl Demo {
             );
         }
         let mut child = Command::new(&bin)
-            .arg("127.0.0.1:0")
+            .args(["127.0.0.1:0", "--resume-window", RESUME_WINDOW_SECS])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use http_body::Body;
 use sse_session::event::Event;
 use sse_session::field::EventId;
-use sse_session::live::{Accepted, Hub, HubConfig, Sender, SessionConfig, SseBody, UserKey};
+use sse_session::live::{
+    Accepted, Hub, HubConfig, Resume, Sender, SessionConfig, SseBody, UserKey,
+};
 use sse_session::parse::{Frame, Parser};
 use sse_session::session::SessionId;
 
@@ -34,14 +36,28 @@ struct Client {
     parser: Parser,
     ended: bool,
     session: SessionId,
+    /// The position the stream started from.
+    cursor: u64,
+    resume: Resume,
 }
 
 impl Client {
     async fn open(hub: &Hub, query: &str, user: Option<UserKey>) -> Client {
         let mut client = Client::connect(hub, query, user).await;
-        // The first frame: `retry:` + `id:`, no event.
-        assert!(client.events().is_empty());
-        assert_eq!(client.parser.last_event_id(), client.session.as_str());
+        // The first frame: `retry:` + `id: <session>.<cursor>`, no event; or, for a
+        // known session presented without a cursor, the gap signal.
+        let first = client.events();
+        match client.resume.gap() {
+            None => assert!(first.is_empty(), "{first:?}"),
+            Some(reason) => assert_eq!(
+                first,
+                [format!("{{\"reason\":\"{reason}\",\"lost\":null}}")]
+            ),
+        }
+        assert_eq!(
+            client.parser.last_event_id(),
+            format!("{}.{}", client.session, client.cursor)
+        );
         client
     }
 
@@ -50,6 +66,8 @@ impl Client {
         match hub.accept(&parts(query), user).await {
             Accepted::Open(conn) => {
                 let session = *conn.session_id();
+                let cursor = conn.cursor().expect("a hub numbers its streams");
+                let resume = conn.resume();
                 let (tx, body) = conn.into_parts();
                 Client {
                     tx,
@@ -57,6 +75,8 @@ impl Client {
                     parser: Parser::new(),
                     ended: false,
                     session,
+                    cursor,
+                    resume,
                 }
             }
             Accepted::Closed(_) => panic!("session {query} is closed"),
@@ -119,23 +139,31 @@ async fn routes_by_session_user_topic_and_all_with_counts() {
     assert!(hub.subscribe(&b.session, "news"));
     assert!(hub.subscribe(&b.session, "news")); // idempotent
 
-    assert_eq!(hub.broadcast(&Event::new("all")), 5);
-    assert_eq!(hub.send_to_session(&a1.session, &Event::new("tab a")), 2);
+    assert_eq!(hub.broadcast(&Event::new("all")).live, 5);
     assert_eq!(
-        hub.send_to_user(&UserKey::from("alice"), &Event::new("alice")),
+        hub.send_to_session(&a1.session, &Event::new("tab a")).live,
+        2
+    );
+    assert_eq!(
+        hub.send_to_user(&UserKey::from("alice"), &Event::new("alice"))
+            .live,
         3
     );
     assert_eq!(
-        hub.send_to_user(&UserKey::from("carol"), &Event::new("carol")),
+        hub.send_to_user(&UserKey::from("carol"), &Event::new("carol"))
+            .live,
         0
     );
-    assert_eq!(hub.publish("news", &Event::new("news")), 2);
-    assert_eq!(hub.publish("sport", &Event::new("sport")), 0);
+    assert_eq!(hub.publish("news", &Event::new("news")).live, 2);
+    assert_eq!(hub.publish("sport", &Event::new("sport")).live, 0);
     let unknown = SessionId::try_from("nobody").unwrap();
-    assert_eq!(hub.send_to_session(&unknown, &Event::new("x")), 0);
+    assert_eq!(hub.send_to_session(&unknown, &Event::new("x")).live, 0);
 
     // Multi-line unicode data arrives exactly.
-    assert_eq!(hub.send_to_session(&anon.session, &Event::new("é\nü")), 1);
+    assert_eq!(
+        hub.send_to_session(&anon.session, &Event::new("é\nü")).live,
+        1
+    );
 
     assert_eq!(a1.events(), strings(&["all", "tab a", "alice"]));
     assert_eq!(a1dup.events(), strings(&["all", "tab a", "alice"]));
@@ -145,7 +173,7 @@ async fn routes_by_session_user_topic_and_all_with_counts() {
 
     assert!(hub.unsubscribe(&b.session, "news"));
     assert!(!hub.unsubscribe(&b.session, "news"));
-    assert_eq!(hub.publish("news", &Event::new("news 2")), 1);
+    assert_eq!(hub.publish("news", &Event::new("news 2")).live, 1);
     assert_eq!(a2.events(), strings(&["news 2"]));
     assert!(b.events().is_empty());
 }
@@ -156,10 +184,10 @@ async fn bytes_forms_share_one_frame() {
     let mut c = Client::open(&hub, "?id=t", None).await;
     hub.subscribe(&c.session, "x");
     let frame = Event::new("pre-encoded").to_bytes();
-    assert_eq!(hub.broadcast_bytes(&frame), 1);
-    assert_eq!(hub.send_to_session_bytes(&c.session, &frame), 1);
-    assert_eq!(hub.publish_bytes("x", &frame), 1);
-    assert_eq!(hub.send_to_user_bytes(&UserKey::from("u"), &frame), 0);
+    assert_eq!(hub.broadcast_bytes(&frame).live, 1);
+    assert_eq!(hub.send_to_session_bytes(&c.session, &frame).live, 1);
+    assert_eq!(hub.publish_bytes("x", &frame).live, 1);
+    assert_eq!(hub.send_to_user_bytes(&UserKey::from("u"), &frame).live, 0);
     assert_eq!(c.events().len(), 3);
 }
 
@@ -168,11 +196,12 @@ async fn events_with_an_id_are_refused_and_counted() {
     let hub = Hub::default();
     let mut c = Client::open(&hub, "?id=t", None).await;
     let with_id = Event::new("x").with_id(EventId::from_static("7"));
-    assert_eq!(hub.broadcast(&with_id), 0);
-    assert_eq!(hub.send_to_session(&c.session, &with_id), 0);
+    assert_eq!(hub.broadcast(&with_id).live, 0);
+    assert_eq!(hub.send_to_session(&c.session, &with_id).live, 0);
     assert_eq!(hub.stats().refused_with_id, 2);
     assert!(c.events().is_empty());
-    assert_eq!(c.parser.last_event_id(), "t"); // the session token survives
+    // The session's cursor survives.
+    assert_eq!(c.parser.last_event_id(), format!("t.{}", c.cursor));
 }
 
 #[tokio::test]
@@ -204,7 +233,8 @@ async fn a_session_of_one_user_cannot_be_joined_by_another() {
 
     // Mallory's fresh session is hers; she gets nothing of Alice's.
     assert_eq!(
-        hub.send_to_session(&alice.session, &Event::new("secret")),
+        hub.send_to_session(&alice.session, &Event::new("secret"))
+            .live,
         2
     );
     assert!(mallory.events().is_empty());
@@ -216,23 +246,29 @@ async fn a_session_of_one_user_cannot_be_joined_by_another() {
     assert_ne!(other.session.as_str(), "anon-tab");
     assert_eq!(hub.stats().user_mismatches, 3);
 
-    // After Alice's tabs leave, the owner is still remembered: no take-over in the gap
-    // before her tab reconnects.
+    // After Alice's tabs leave, the session waits for them with its owner: no take-over
+    // in the gap before her tab reconnects.
     drop((alice, alice2));
-    assert!(!hub.contains(&SessionId::try_from("tab-1").unwrap()));
+    let tab1 = SessionId::try_from("tab-1").unwrap();
+    assert!(!hub.contains(&tab1));
+    assert!(hub.is_away(&tab1));
     let late = Client::open(&hub, "?id=tab-1", user("mallory")).await;
     assert_ne!(late.session.as_str(), "tab-1");
     assert_eq!(hub.stats().user_mismatches, 4);
-    let back = Client::open(&hub, "?id=tab-1", user("alice")).await;
+    let back = Client::connect(&hub, "?id=tab-1", user("alice")).await;
     assert_eq!(back.session.as_str(), "tab-1");
     drop(anon);
 }
 
 #[tokio::test]
 async fn owner_memory_can_be_turned_off_and_is_bounded() {
+    // Sessions freed with their last connection (no resume window), so only the owner
+    // memory could keep Bob out.
     let hub = Hub::with_config(
         SessionConfig::default(),
-        HubConfig::default().owner_ttl(Duration::ZERO),
+        HubConfig::default()
+            .owner_ttl(Duration::ZERO)
+            .resume_window(Duration::ZERO),
     );
     drop(Client::open(&hub, "?id=tab-1", user("alice")).await);
     let bob = Client::open(&hub, "?id=tab-1", user("bob")).await;
@@ -242,12 +278,15 @@ async fn owner_memory_can_be_turned_off_and_is_bounded() {
 
     let hub = Hub::with_config(
         SessionConfig::default(),
-        HubConfig::default().owner_capacity(160),
+        HubConfig::default()
+            .owner_capacity(160)
+            .resume_window(Duration::ZERO),
     );
     for i in 0..5_000 {
         drop(Client::open(&hub, &format!("?id=t{i}"), user("u")).await);
     }
     assert_eq!(hub.connection_count(), 0);
+    assert!(hub.away_count() <= 16, "freed as accepts pass their shards");
     // 16 shards of at most 10 owners each, plus slack for the shrink policy.
     assert!(hub.debug_capacity() < 1_000, "{}", hub.debug_capacity());
 }
@@ -261,7 +300,7 @@ async fn a_slow_consumer_is_disconnected_and_counted_while_others_receive() {
 
     let mut got = Vec::new();
     for i in 0..10 {
-        got.push(hub.broadcast(&Event::new(format!("e{i}"))));
+        got.push(hub.broadcast(&Event::new(format!("e{i}"))).live);
         assert_eq!(fast.events(), vec![format!("e{i}")]);
     }
     // 4 queued for the slow one, the 5th found its queue full: disconnected then.
@@ -272,23 +311,31 @@ async fn a_slow_consumer_is_disconnected_and_counted_while_others_receive() {
     // Its stream ends (queued frames are dropped: it will resume by reconnecting).
     let _ = slow.events();
     assert!(slow.ended);
+    let cursor = slow.cursor;
     drop(slow);
     assert_eq!(hub.connection_count(), 1);
 
-    // It reconnects into its session.
-    let again = Client::open(&hub, "?id=slow", None).await;
+    // It reconnects into its session from where it stopped, and gets all ten.
+    let mut again = Client::connect(&hub, &format!("?id=slow.{cursor}"), None).await;
     assert_eq!(again.session.as_str(), "slow");
-    assert_eq!(hub.broadcast(&Event::new("after")), 2);
+    let all: Vec<String> = (0..10).map(|i| format!("e{i}")).collect();
+    assert_eq!(again.events(), all);
+    assert_eq!(hub.broadcast(&Event::new("after")).live, 2);
+    assert_eq!(again.events(), strings(&["after"]));
     assert_eq!(hub.stats().slow_disconnects, 1);
 }
 
 #[tokio::test]
 async fn ten_thousand_connect_disconnect_cycles_leave_nothing() {
     // Owner memory off, so that every map must come back down (it is bounded on its own,
-    // see `owner_memory_can_be_turned_off_and_is_bounded`).
+    // see `owner_memory_can_be_turned_off_and_is_bounded`); no resume window, so that
+    // sessions are freed as soon as the hub's next calls pass them (tests/resume.rs
+    // covers the window).
     let hub = Hub::with_config(
         SessionConfig::default(),
-        HubConfig::default().owner_ttl(Duration::ZERO),
+        HubConfig::default()
+            .owner_ttl(Duration::ZERO)
+            .resume_window(Duration::ZERO),
     );
     let empty = hub.debug_capacity();
     for i in 0..10_000 {
@@ -299,7 +346,9 @@ async fn ten_thousand_connect_disconnect_cycles_leave_nothing() {
     assert_eq!(hub.connection_count(), 0);
     assert_eq!(hub.session_count(), 0);
     assert!(hub.sessions().is_empty());
-    assert_eq!(hub.publish("t", &Event::new("x")), 0);
+    assert!(!hub.publish("t", &Event::new("x")).reached());
+    hub.sweep();
+    assert_eq!(hub.away_count(), 0);
 
     // 10,000 held at once, then all gone: the maps grow, then shrink back.
     let mut held = Vec::new();
@@ -309,10 +358,11 @@ async fn ten_thousand_connect_disconnect_cycles_leave_nothing() {
         held.push(c);
     }
     assert_eq!(hub.connection_count(), 10_000);
-    assert_eq!(hub.broadcast(&Event::new("x")), 10_000);
-    assert_eq!(hub.publish("topic3", &Event::new("x")), 1_000);
+    assert_eq!(hub.broadcast(&Event::new("x")).live, 10_000);
+    assert_eq!(hub.publish("topic3", &Event::new("x")).live, 1_000);
     assert_eq!(
-        hub.send_to_user(&UserKey::from("u7"), &Event::new("x")),
+        hub.send_to_user(&UserKey::from("u7"), &Event::new("x"))
+            .live,
         100
     );
     let full = hub.debug_capacity();
@@ -320,6 +370,13 @@ async fn ten_thousand_connect_disconnect_cycles_leave_nothing() {
     drop(held);
     assert_eq!(hub.connection_count(), 0);
     assert_eq!(hub.session_count(), 0);
+    assert_eq!(
+        hub.away_count(),
+        10_000,
+        "freed by the hub's next calls, or a sweep"
+    );
+    assert_eq!(hub.sweep(), 10_000);
+    assert_eq!(hub.away_count(), 0);
     assert_eq!(hub.stats().connections_accepted, 20_000);
     let after = hub.debug_capacity();
     // Each of the 16 shards keeps at most small maps (shrinking stops at 32 slots).
@@ -340,7 +397,7 @@ async fn close_session_marks_it_closed_and_ends_every_connection() {
     assert_eq!(two.events(), strings(&["bye"]));
     assert!(one.ended && two.ended);
     assert_eq!(hub.connection_count(), 0); // removed at once, before the bodies go
-    assert_eq!(hub.send_to_session(&id, &Event::new("late")), 0);
+    assert_eq!(hub.send_to_session(&id, &Event::new("late")).live, 0);
     assert!(matches!(
         hub.accept(&parts("?id=tab-x"), None).await,
         Accepted::Closed(_)
@@ -376,8 +433,11 @@ async fn a_client_going_away_leaves_the_hub() {
     drop(c.body); // what hyper does when the TCP connection closes
     assert!(tx.is_closed());
     assert_eq!(hub.connection_count(), 0);
-    assert_eq!(hub.publish("news", &Event::new("x")), 0);
-    assert_eq!(hub.send_to_user(&UserKey::from("u"), &Event::new("x")), 0);
+    assert_eq!(hub.publish("news", &Event::new("x")).live, 0);
+    assert_eq!(
+        hub.send_to_user(&UserKey::from("u"), &Event::new("x")).live,
+        0
+    );
     drop(tx);
     // A hub dropped before its connections: their bodies still drop cleanly.
     let hub = Hub::default();
@@ -440,7 +500,9 @@ fn hub_is_send_sync_and_clone() {
 async fn the_owner_is_forgotten_after_its_ttl() {
     let hub = Hub::with_config(
         SessionConfig::default(),
-        HubConfig::default().owner_ttl(Duration::from_millis(50)),
+        HubConfig::default()
+            .owner_ttl(Duration::from_millis(50))
+            .resume_window(Duration::ZERO),
     );
     drop(Client::open(&hub, "?id=tab-1", user("alice")).await);
     let early = Client::open(&hub, "?id=tab-1", user("bob")).await;
@@ -485,7 +547,7 @@ async fn a_real_client_disconnect_deregisters_within_a_second() {
     .unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
-    while !seen.windows(12).any(|w| w == b"id: tab-net\n") {
+    while !seen.windows(12).any(|w| w == b"id: tab-net.") {
         let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
             .await
             .expect("first frame in time")
@@ -494,7 +556,10 @@ async fn a_real_client_disconnect_deregisters_within_a_second() {
         seen.extend_from_slice(&buf[..n]);
     }
     assert_eq!(hub.connection_count(), 1);
-    assert_eq!(hub.send_to_user(&UserKey::from("u"), &Event::new("x")), 1);
+    assert_eq!(
+        hub.send_to_user(&UserKey::from("u"), &Event::new("x")).live,
+        1
+    );
 
     drop(tcp);
     let gone = async {
@@ -506,6 +571,11 @@ async fn a_real_client_disconnect_deregisters_within_a_second() {
         .await
         .expect("deregistered within 1 s of the client closing");
     assert_eq!(hub.session_count(), 0);
-    assert_eq!(hub.send_to_user(&UserKey::from("u"), &Event::new("x")), 0);
+    let sent = hub.send_to_user(&UserKey::from("u"), &Event::new("x"));
+    assert_eq!(
+        (sent.live, sent.queued),
+        (0, 1),
+        "the session waits for its tab"
+    );
     server.await.unwrap();
 }

@@ -5,7 +5,15 @@
 //!
 //! Timed: one broadcast of a 100-byte event plus draining every connection's body
 //! with `poll_frame`, checking that each one produced the frame (what a server does
-//! for each connection, minus the socket write).
+//! for each connection, minus the socket write). Three ways:
+//!
+//! - `hub`: `Hub::broadcast`: the event is numbered and stored once, each connection
+//!   gets the shared frame and writes its own `id: <session>.<seq>` line in front of it
+//!   when its body is polled (one small copy per connection);
+//! - `shared-frame`: the same connections fed one shared `Bytes` frame with no `id:`
+//!   line (`Sender::send_bytes` on each): what the hub did before events carried a
+//!   cursor, so `hub / shared-frame` is the cost of the per-connection part;
+//! - `axum-broadcast`: the usual way.
 //!
 //! Printed once per size, outside timing: bytes of heap per idle connection (a global
 //! allocator that counts live bytes: bytes held after opening N connections and
@@ -102,16 +110,16 @@ where
 
 /// Drains what each body has ready; every body must yield exactly one frame of
 /// `frame_len` bytes. Returns the number of bodies that did.
-fn drain_all<B>(bodies: &mut [B], frame_len: usize) -> usize
+fn drain_all<B>(bodies: &mut [B], frame_len: impl Fn(usize) -> usize) -> usize
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Debug,
 {
     let mut cx = cx();
     let mut got = 0;
-    for body in bodies.iter_mut() {
+    for (i, body) in bodies.iter_mut().enumerate() {
         let len = poll_once(body, &mut cx).expect("a frame for every connection");
-        assert_eq!(len, frame_len);
+        assert_eq!(len, frame_len(i));
         assert_eq!(poll_once(body, &mut cx), None, "exactly one frame");
         got += 1;
     }
@@ -248,17 +256,33 @@ fn fanout(c: &mut Criterion) {
         let (hub_mem, mut hub) = memory_per_connection(n, || hub_side(&rt, n));
         group.bench_with_input(BenchmarkId::new("hub", n), &n, |b, &n| {
             b.iter(|| {
-                assert_eq!(hub.hub.broadcast(&event), n);
-                assert_eq!(drain_all(&mut hub.bodies, frame_len), n);
+                let sent = hub.hub.broadcast(&event);
+                assert_eq!(sent.live, n);
+                let seq = sent.seq.expect("numbered");
+                // `id: <36-character session>.<seq>\n` in front of the shared frame.
+                let with_id = frame_len + "id: .\n".len() + 36 + seq.to_string().len();
+                assert_eq!(drain_all(&mut hub.bodies, |_| with_id), n);
             });
         });
         drop(hub);
+
+        let (mut senders, mut bodies) = sessions_side(&rt, n);
+        let shared = event.to_bytes();
+        group.bench_with_input(BenchmarkId::new("shared-frame", n), &n, |b, &n| {
+            b.iter(|| {
+                for tx in &mut senders {
+                    tx.send_bytes(shared.clone()).expect("room");
+                }
+                assert_eq!(drain_all(&mut bodies, |_| frame_len), n);
+            });
+        });
+        drop((senders, bodies));
 
         let (axum_mem, mut axum) = memory_per_connection(n, || axum_side(&rt, n));
         group.bench_with_input(BenchmarkId::new("axum-broadcast", n), &n, |b, &n| {
             b.iter(|| {
                 assert_eq!(axum.tx.send(data()).expect("receivers"), n);
-                assert_eq!(drain_all(&mut axum.bodies, axum_frame_len), n);
+                assert_eq!(drain_all(&mut axum.bodies, |_| axum_frame_len), n);
             });
         });
         drop(axum);

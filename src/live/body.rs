@@ -175,7 +175,11 @@ impl http_body::Body for SseBody {
         let keep_alive = shared.config.keep_alive;
         let frame = if this.first {
             this.first = false;
-            Ok(Some(first_frame(shared.config.retry, &shared.session)))
+            Ok(Some(first_frame(
+                shared.config.retry,
+                &shared.session,
+                shared.opening,
+            )))
         } else {
             shared.poll_next(cx)
         };
@@ -240,7 +244,9 @@ impl http_body::Body for SseBody {
         let mut hint = SizeHint::new();
         if let (true, Some(guard)) = (self.first, &self.guard) {
             let shared = &guard.shared;
-            hint.set_lower(first_frame_len(shared.config.retry, &shared.session) as u64);
+            hint.set_lower(
+                first_frame_len(shared.config.retry, &shared.session, shared.opening) as u64,
+            );
         }
         hint
     }

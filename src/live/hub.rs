@@ -1,22 +1,27 @@
-//! [`Hub`]: every live connection of a server, reachable by session (tab),
-//! by application user and by topic.
+//! [`Hub`]: every session of a server, reachable by session (tab), by
+//! application user and by topic; each event numbered, and what a tab
+//! missed while its connection was down replayed when it comes back.
 
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{
+    Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::request::Parts;
 use http::Request;
 
-use super::shared::{OnBodyDrop, Refused, Shared};
+use super::journal::{Journal, Limits, Log, Stored};
+use super::resume::{Delivery, GapReason, Resume};
+use super::shared::{OnBodyDrop, Opening, Refused, Shared};
 use super::{Accepted, Connection, ConnectionId, Sender, SessionConfig, Sessions};
 use crate::event::Event;
-use crate::session::SessionId;
+use crate::session::{Handshake, IdSource, SessionId};
 
 /// The application's name for the person (or API client) behind a
 /// connection, taken from its own authentication: a user ID, an account
@@ -104,15 +109,18 @@ impl fmt::Debug for UserKey {
     }
 }
 
-/// Settings of a [`Hub`] beyond the per-connection [`SessionConfig`].
+/// Settings of a [`Hub`] beyond the per-connection [`SessionConfig`]:
+/// how long sessions outlive their connections, what their histories keep,
+/// and the owner memory.
 ///
 /// ```
 /// use std::time::Duration;
 /// use sse_session::live::HubConfig;
 ///
 /// let config = HubConfig::default()
-///     .owner_ttl(Duration::from_secs(30 * 60))
-///     .owner_capacity(10_000);
+///     .resume_window(Duration::from_secs(5 * 60))
+///     .mailbox_events(500)
+///     .owner_ttl(Duration::from_secs(30 * 60));
 /// # let _ = config;
 /// ```
 #[derive(Clone, Debug)]
@@ -121,35 +129,74 @@ impl fmt::Debug for UserKey {
 pub struct HubConfig {
     owner_ttl: Duration,
     owner_capacity: usize,
+    resume_window: Duration,
+    mailbox_events: usize,
+    mailbox_bytes: usize,
+    history_events: usize,
+    history_bytes: usize,
+    max_away_sessions: usize,
+    ended_topic_ttl: Duration,
+    ended_topic_capacity: usize,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
-            owner_ttl: Duration::from_secs(10 * 60),
-            owner_capacity: 65_536,
+            owner_ttl: Self::DEFAULT_OWNER_TTL,
+            owner_capacity: Self::DEFAULT_OWNER_CAPACITY,
+            resume_window: Self::DEFAULT_RESUME_WINDOW,
+            mailbox_events: Self::DEFAULT_MAILBOX_EVENTS,
+            mailbox_bytes: Self::DEFAULT_MAILBOX_BYTES,
+            history_events: Self::DEFAULT_HISTORY_EVENTS,
+            history_bytes: Self::DEFAULT_HISTORY_BYTES,
+            max_away_sessions: Self::DEFAULT_MAX_AWAY_SESSIONS,
+            ended_topic_ttl: Self::DEFAULT_ENDED_TOPIC_TTL,
+            ended_topic_capacity: Self::DEFAULT_ENDED_TOPIC_CAPACITY,
         }
     }
 }
 
 impl HubConfig {
-    /// How long the hub remembers which user a session belonged to after its
-    /// last connection went away. Default: 10 minutes.
+    /// Default [`owner_ttl`](Self::owner_ttl): 10 minutes.
+    pub const DEFAULT_OWNER_TTL: Duration = Duration::from_secs(10 * 60);
+    /// Default [`owner_capacity`](Self::owner_capacity): 65,536.
+    pub const DEFAULT_OWNER_CAPACITY: usize = 65_536;
+    /// Default [`resume_window`](Self::resume_window): 2 minutes.
+    pub const DEFAULT_RESUME_WINDOW: Duration = Duration::from_secs(2 * 60);
+    /// Default [`mailbox_events`](Self::mailbox_events): 1,000.
+    pub const DEFAULT_MAILBOX_EVENTS: usize = 1_000;
+    /// Default [`mailbox_bytes`](Self::mailbox_bytes): 1 MiB.
+    pub const DEFAULT_MAILBOX_BYTES: usize = 1 << 20;
+    /// Default [`history_events`](Self::history_events): 20,000.
+    pub const DEFAULT_HISTORY_EVENTS: usize = 20_000;
+    /// Default [`history_bytes`](Self::history_bytes): 16 MiB.
+    pub const DEFAULT_HISTORY_BYTES: usize = 16 << 20;
+    /// Default [`max_away_sessions`](Self::max_away_sessions): 100,000.
+    pub const DEFAULT_MAX_AWAY_SESSIONS: usize = 100_000;
+    /// Default [`ended_topic_ttl`](Self::ended_topic_ttl): 10 minutes.
+    pub const DEFAULT_ENDED_TOPIC_TTL: Duration = Duration::from_secs(10 * 60);
+    /// Default [`ended_topic_capacity`](Self::ended_topic_capacity): 10,000.
+    pub const DEFAULT_ENDED_TOPIC_CAPACITY: usize = 10_000;
+
+    /// How long the hub remembers which user a session belonged to after
+    /// the session itself was freed (its resume window passed).
+    /// Default: 10 minutes.
     ///
-    /// While a session has live connections, only its user may join it. When
-    /// the last one goes (a network blip, a reload, a sleeping laptop), the
-    /// hub keeps the owner for this long, so another user cannot take the tab
-    /// ID over in the gap before the tab reconnects. Ten minutes covers
-    /// reloads and the browser's reconnect attempts with room to spare;
-    /// after that the ID is free again (a tab ID is not a credential: use the
-    /// user key for anything that must stay private). `Duration::ZERO` turns
-    /// the memory off. Only sessions that had a user key are remembered.
+    /// While a session exists (with live connections, or away inside its
+    /// [resume window](Self::resume_window)), only its user may join it.
+    /// After that the hub keeps the owner for this long, so another user
+    /// cannot take the tab ID over in the gap before the tab reconnects. Ten
+    /// minutes covers reloads and a browser's reconnect attempts with room
+    /// to spare; after that the ID is free again (a tab ID is not a
+    /// credential: use the user key for anything that must stay private).
+    /// `Duration::ZERO` turns the memory off. Only sessions that had a user
+    /// key are remembered.
     pub fn owner_ttl(mut self, ttl: Duration) -> Self {
         self.owner_ttl = ttl;
         self
     }
 
-    /// At most how many departed sessions' owners are remembered.
+    /// At most how many freed sessions' owners are remembered.
     /// Default: 65,536 (a few MiB at most).
     ///
     /// When full, the oldest entry is forgotten first, which errs towards
@@ -157,6 +204,113 @@ impl HubConfig {
     pub fn owner_capacity(mut self, capacity: usize) -> Self {
         self.owner_capacity = capacity;
         self
+    }
+
+    /// How long a session outlives its last connection: its user binding,
+    /// its topic subscriptions and its history wait this long for the tab to
+    /// reconnect; events sent to it meanwhile are queued and replayed then.
+    /// It is also the age bound of every history: an event older than this
+    /// is not replayed. Default: 2 minutes.
+    ///
+    /// Two minutes is Socket.IO's default for the same job (connection
+    /// state recovery): it covers a network change on a phone, a proxy that
+    /// cut an idle stream, a rolling deploy and a page reload, and it bounds
+    /// what the hub holds for tabs that are gone for good. After the window
+    /// the session's state is freed; a later reconnect with its ID starts a
+    /// new session under the same ID and gets the gap signal
+    /// ([`GapReason::Expired`]). `Duration::ZERO` frees a session with its
+    /// last connection (every reconnect then starts with a gap signal).
+    pub fn resume_window(mut self, window: Duration) -> Self {
+        self.resume_window = window;
+        self
+    }
+
+    /// At most how many events addressed to one session directly
+    /// ([`send_to_session`](Hub::send_to_session),
+    /// [`send_to_user`](Hub::send_to_user)) its mailbox keeps for replay.
+    /// Default: 1,000.
+    ///
+    /// Each costs one reference (8 bytes) in the mailbox; the event's bytes
+    /// are stored once however many mailboxes hold it. A tab that missed
+    /// more gets the gap signal ([`GapReason::Trimmed`]). A thousand is
+    /// eight events a second for the whole default window.
+    pub fn mailbox_events(mut self, events: usize) -> Self {
+        self.mailbox_events = events.max(1);
+        self
+    }
+
+    /// At most how many bytes of frames one session's mailbox keeps (the
+    /// newest event is kept whatever its size). Default: 1 MiB.
+    pub fn mailbox_bytes(mut self, bytes: usize) -> Self {
+        self.mailbox_bytes = bytes;
+        self
+    }
+
+    /// At most how many events the shared histories keep: the history of
+    /// broadcasts, and that of each topic (each event stored once, for
+    /// every session it reached). Default: 20,000.
+    ///
+    /// A hub that broadcasts 100 events a second fills 12,000 in the
+    /// default window; the default leaves room for bursts. A tab that
+    /// missed broadcasts (or publishes) that were dropped gets the gap
+    /// signal ([`GapReason::Trimmed`]).
+    pub fn history_events(mut self, events: usize) -> Self {
+        self.history_events = events.max(1);
+        self
+    }
+
+    /// At most how many bytes of frames each shared history keeps (the
+    /// newest event is kept whatever its size). Default: 16 MiB.
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
+        self
+    }
+
+    /// At most how many sessions without a live connection the hub keeps
+    /// waiting for their tab. Default: 100,000 (each costs a few hundred
+    /// bytes plus its mailbox).
+    ///
+    /// When full, the session that has been away longest is freed first (it
+    /// gets the gap signal if it comes back), so a flood of connections that
+    /// come and go cannot grow the hub without bound. (The bound is kept per
+    /// shard of the hub, 1/16 of it each, and a shard may hold one more
+    /// until its next accept.)
+    pub fn max_away_sessions(mut self, sessions: usize) -> Self {
+        self.max_away_sessions = sessions;
+        self
+    }
+
+    /// How long the end of a topic ([`Hub::end_topic`]) is remembered, so
+    /// that tabs that were away get its final event and their reconnects
+    /// `204`, and so that a stream opened on it late gets the final event
+    /// and ends. Default: 10 minutes (longer than the resume window, so
+    /// every session scoped to the topic is gone before its end is).
+    pub fn ended_topic_ttl(mut self, ttl: Duration) -> Self {
+        self.ended_topic_ttl = ttl;
+        self
+    }
+
+    /// At most how many ended topics are remembered (the oldest end is
+    /// forgotten first). Default: 10,000.
+    pub fn ended_topic_capacity(mut self, capacity: usize) -> Self {
+        self.ended_topic_capacity = capacity;
+        self
+    }
+
+    fn mailbox_limits(&self) -> Limits {
+        Limits {
+            events: self.mailbox_events,
+            bytes: self.mailbox_bytes,
+            age: self.resume_window,
+        }
+    }
+
+    fn history_limits(&self) -> Limits {
+        Limits {
+            events: self.history_events,
+            bytes: self.history_bytes,
+            age: self.resume_window,
+        }
     }
 }
 
@@ -176,22 +330,33 @@ pub struct HubStats {
     /// sent to them (slow consumers). Each may reconnect and resume.
     pub slow_disconnects: u64,
     /// Connections that presented a session ID registered under another
-    /// user key (or under a key when they had none, or the other way round)
-    /// and were given a fresh session instead.
+    /// user key (or under a key when they had none, or the other way round),
+    /// or scoped to another topic, and were given a fresh session instead.
     pub user_mismatches: u64,
     /// Events the hub refused to send because they carry their own `id:`
     /// (see [`Hub::send_to_session`]).
     pub refused_with_id: u64,
     /// Connections registered, in total.
     pub connections_accepted: u64,
+    /// Reconnects that resumed with every missed event replayed.
+    pub recovered: u64,
+    /// Events replayed to reconnecting tabs, in total.
+    pub replayed_events: u64,
+    /// Reconnects that started with the gap signal.
+    pub gaps: u64,
+    /// Sessions freed because their resume window passed (or because too
+    /// many were away).
+    pub expired_sessions: u64,
     /// Connections live right now.
     pub connections: usize,
     /// Sessions with at least one live connection right now.
     pub sessions: usize,
+    /// Sessions without a live connection, waiting for their tab, right now.
+    pub away_sessions: usize,
 }
 
-/// Every live connection of a server, reachable by session (tab), by
-/// application user and by topic.
+/// Every session of a server, reachable by session (tab), by application
+/// user and by topic, with what each tab missed kept for its reconnect.
 ///
 /// A `Hub` does what [`Sessions`] does (the handshake, `204` for closed
 /// sessions) and also registers each connection it accepts, so that events
@@ -200,24 +365,73 @@ pub struct HubStats {
 /// - one session: [`send_to_session`](Self::send_to_session): every
 ///   connection of that tab (a duplicated browser tab copies
 ///   `sessionStorage`, so two connections may share a session);
-/// - one user: [`send_to_user`](Self::send_to_user): every connection of
-///   every session registered under that user key;
+/// - one user: [`send_to_user`](Self::send_to_user): every session
+///   registered under that user key;
 /// - one topic: [`publish`](Self::publish), to the sessions that
 ///   [`subscribe`](Self::subscribe)d;
 /// - everybody: [`broadcast`](Self::broadcast).
 ///
-/// Each of these encodes the event once and hands every connection the same
-/// [`Bytes`] (a reference-count bump), and returns how many connections took
-/// it. The `*_bytes` forms take a frame encoded by the caller.
+/// Each of these encodes the event once, and returns a [`Delivery`]: how
+/// many connections took it live, and how many sessions that are away will
+/// get it on reconnect. The `*_bytes` forms take a frame encoded by the
+/// caller.
+///
+/// # Resume: every event numbered, nothing missed
+///
+/// Every event the hub delivers gets the next *position* of the hub (a
+/// number that only grows) and goes out as
+///
+/// ```text
+/// id: <session>.<seq>
+/// event: ...
+/// data: ...
+/// ```
+///
+/// so the browser's `lastEventId`, which it sends back as `Last-Event-ID`
+/// when it reconnects, names the tab *and* the last event it got. The page
+/// can keep it in `sessionStorage` and pass it as `?id=` after a reload.
+/// The `id:` line is the only per-connection part of a frame: the rest is
+/// encoded once and shared by every connection (fields may come in any
+/// order in a frame), and a connection's first frame carries its cursor
+/// (`id: <session>.<cursor>`, no data, so no event fires).
+///
+/// A session outlives its connections for the
+/// [resume window](HubConfig::resume_window) (2 minutes by default): its
+/// user binding, its topics and its history wait for the tab. On
+/// reconnect the hub replays every event addressed to the session after the
+/// cursor (directly, through its user, a topic it is subscribed to, or a
+/// broadcast), in order, then continues live, with no gap and no duplicate,
+/// also while other tasks keep publishing ([`Resume::Recovered`]). When it
+/// cannot (the cursor is older than what the histories still hold, unknown,
+/// or the window passed) the stream's first event is the gap signal, a
+/// `resync` event ([`GapReason`]), and the connection says so
+/// ([`Connection::resume`]): send the tab a fresh snapshot. A cursor is only
+/// honoured for its own session: nobody is replayed another session's
+/// events.
+///
+/// What is kept, each bounded by events, bytes and the window's age
+/// ([`HubConfig`]): one history of broadcasts and one per topic, shared by
+/// every session (an event's bytes are stored once), and per session a
+/// mailbox of references to the events sent to it or its user. A session
+/// away past its window is freed; nothing grows with the number of tabs
+/// that ever existed.
+///
+/// # Job channels
+///
+/// [`accept_scoped`](Self::accept_scoped) opens a stream that carries one
+/// topic only (say, a report being generated).
+/// [`end_topic`](Self::end_topic) delivers a final event to every stream of
+/// the topic and ends them; their reconnects get `204`, so the browser's
+/// `EventSource` stops without client code. A tab that was away gets the
+/// final event on its reconnect, then the end.
 ///
 /// # Lifecycle of a registration
 ///
 /// A connection leaves the hub by itself when its body is dropped (hyper
-/// drops it as soon as the client goes away): no task, no sweeper, no leak.
-/// The hub spawns nothing. Its maps shrink again when they become much
-/// smaller than their capacity. A session leaves the hub with its last
-/// connection (its topic subscriptions go with it: subscribe again on
-/// [`accept`](Self::accept)).
+/// drops it as soon as the client goes away): no task, no sweeper thread,
+/// no leak. The hub spawns nothing: sessions past their window are freed by
+/// the hub's own calls (accepts and sends), a few at a time. Its maps
+/// shrink again when they become much smaller than their capacity.
 ///
 /// # Slow consumers
 ///
@@ -226,15 +440,19 @@ pub struct HubStats {
 /// [`queue_bytes`](SessionConfig::queue_bytes)). A send never waits: when a
 /// connection's queue is full, that connection is
 /// [disconnected](Sender::disconnect) (the browser reconnects and resumes
-/// its session) and counted in [`HubStats::slow_disconnects`]; everybody
-/// else gets the event. Nothing else is dropped.
+/// its session, missed events included) and counted in
+/// [`HubStats::slow_disconnects`]; everybody else gets the event.
 ///
-/// # Locking
+/// # Locking and order
 ///
-/// The registry is split into shards by session ID, each behind a
-/// `std::sync::RwLock` that is never held across an `.await`. Sends take
-/// read locks, one shard at a time, so concurrent broadcasts do not wait for
-/// each other; registering and leaving take one shard's write lock briefly.
+/// Sessions live in shards by session ID, each behind a `std::sync::RwLock`
+/// that is never held across an `.await`. An event is numbered and handed to
+/// every connection it reaches under one more lock (the hub's position
+/// counter), so every connection receives the hub's events in position
+/// order, which is what makes a cursor exact. Sends therefore take turns: a
+/// broadcast to 10,000 connections holds that lock for about a millisecond
+/// (see `benches/fanout.rs`). A connection leaving takes only its shard's
+/// lock.
 ///
 /// # Example
 ///
@@ -254,13 +472,15 @@ pub struct HubStats {
 /// let response = conn.into_response(); // return this from the handler
 ///
 /// // Anywhere else:
-/// assert_eq!(hub.broadcast(&Event::new("to everyone")), 1);
-/// assert_eq!(hub.send_to_user(&UserKey::from("alice"), &Event::new("hi alice")), 1);
-/// assert_eq!(hub.publish("news", &Event::new("headline")), 1);
+/// assert_eq!(hub.broadcast(&Event::new("to everyone")).live, 1);
+/// assert_eq!(hub.send_to_user(&UserKey::from("alice"), &Event::new("hi alice")).live, 1);
+/// assert_eq!(hub.publish("news", &Event::new("headline")).live, 1);
 /// assert_eq!(hub.connection_count(), 1);
 ///
-/// drop(response); // the client went away
+/// drop(response); // the client went away: its session waits for it
 /// assert_eq!(hub.connection_count(), 0);
+/// assert_eq!(hub.away_count(), 1);
+/// assert_eq!(hub.broadcast(&Event::new("queued")).queued, 1);
 /// # }
 /// ```
 #[derive(Clone)]
@@ -272,13 +492,23 @@ struct Inner {
     sessions: Sessions,
     config: HubConfig,
     hasher: RandomState,
+    /// The position counter and the shared histories. Lock order: the
+    /// journal, then a shard.
+    journal: Mutex<Journal>,
     shards: Box<[RwLock<Shard>]>,
+    /// The shard the next send sweeps for expired sessions.
+    sweep_next: AtomicUsize,
     connections: AtomicUsize,
     session_count: AtomicUsize,
+    away: AtomicUsize,
     slow_disconnects: AtomicU64,
     user_mismatches: AtomicU64,
     refused_with_id: AtomicU64,
     accepted: AtomicU64,
+    recovered: AtomicU64,
+    replayed: AtomicU64,
+    gaps: AtomicU64,
+    expired: AtomicU64,
 }
 
 /// Number of shards: enough that a broadcast holds each read lock for a
@@ -291,20 +521,38 @@ const SHARDS: usize = 16;
 const SHRINK_RATIO: usize = 4;
 const MIN_SHRINK_CAPACITY: usize = 32;
 
-type Topic = Arc<str>;
+/// Expired sessions a send frees at most (in one shard), so that no send
+/// does unbounded work; accepts free all the expired ones of their shard.
+const SWEEP_BUDGET: usize = 64;
+
+/// A topic name, shared by the indexes that hold it.
+pub(crate) type Topic = Arc<str>;
+
+/// The hub's clock: Tokio's, so that tests with a paused runtime clock step
+/// the resume window (outside a runtime it is the system's).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 #[derive(Default)]
 struct Shard {
     sessions: SessionMap,
-    /// The sessions of each user (in this shard).
+    /// The unscoped sessions of each user (in this shard), live and away.
     users: HashMap<UserKey, Vec<SessionId>>,
-    /// The sessions subscribed to each topic (in this shard).
+    /// The sessions subscribed to each topic (in this shard), live and away,
+    /// scoped streams included.
     topics: HashMap<Topic, HashSet<SessionId>>,
-    /// Owners of sessions whose last connection left, until the deadline.
+    /// Owners of freed sessions, until the deadline.
     owners: HashMap<SessionId, (UserKey, Instant)>,
     /// `owners` in insertion order, for expiry and eviction; an entry whose
     /// deadline differs from the map's is stale and skipped.
     owner_order: VecDeque<(SessionId, Instant)>,
+    /// Sessions that lost their last connection, in that order, with the
+    /// time; an entry is stale when the session came back (or left again
+    /// later).
+    away: VecDeque<(SessionId, Instant)>,
+    /// Sessions of this shard without a live connection.
+    away_count: usize,
 }
 
 /// A session's place in the hub: its shard and its 64-bit keyed hash
@@ -405,12 +653,15 @@ impl Hasher for PreHashed {
 }
 
 struct SessionEntry {
-    /// The first connection is stored inline: most sessions have exactly one,
-    /// and a broadcast then follows one pointer less per connection.
-    first: Conn,
-    /// The user, further connections and topics, boxed: many sessions have
-    /// none of them, and every map slot (used or spare) pays for what is
-    /// inline here.
+    id: SessionId,
+    /// The position this session began at: a cursor below it is not its own.
+    start: u64,
+    /// The first live connection, inline: most live sessions have exactly
+    /// one. `None` while the session is away.
+    first: Option<Conn>,
+    /// The user, further connections, topics, mailbox and away time, boxed:
+    /// many sessions have none of them, and every map slot (used or spare)
+    /// pays for what is inline here.
     extra: Option<Box<Extra>>,
 }
 
@@ -419,36 +670,75 @@ struct Extra {
     user: Option<UserKey>,
     /// Further connections of the session (duplicated tabs).
     more: Vec<Conn>,
-    topics: Vec<Topic>,
+    topics: Vec<Sub>,
+    /// The topic a scoped stream carries (also in `topics`).
+    scope: Option<Topic>,
+    /// Events sent to the session or its user, for replay.
+    mailbox: Log,
+    /// When the last connection left (`Some` exactly while away).
+    away_since: Option<Instant>,
+}
+
+/// A topic subscription, and the position it began after.
+struct Sub {
+    topic: Topic,
+    since: u64,
 }
 
 impl SessionEntry {
-    fn new(user: Option<UserKey>, conn: Conn) -> Self {
-        Self {
-            first: conn,
-            extra: user.map(|user| {
-                Box::new(Extra {
-                    user: Some(user),
-                    ..Extra::default()
-                })
-            }),
+    fn new(id: SessionId, start: u64, user: Option<UserKey>, scope: Option<Topic>) -> Self {
+        let mut entry = Self {
+            id,
+            start,
+            first: None,
+            extra: None,
+        };
+        if user.is_some() || scope.is_some() {
+            let extra = entry.extra_mut();
+            extra.user = user;
+            if let Some(topic) = scope {
+                extra.topics.push(Sub {
+                    topic: Arc::clone(&topic),
+                    since: start,
+                });
+                extra.scope = Some(topic);
+            }
         }
+        entry
     }
 
     fn session(&self) -> &SessionId {
-        self.first.sender.session_id()
+        &self.id
     }
 
     fn user(&self) -> Option<&UserKey> {
         self.extra.as_deref().and_then(|e| e.user.as_ref())
     }
 
+    fn scope(&self) -> Option<&Topic> {
+        self.extra.as_deref().and_then(|e| e.scope.as_ref())
+    }
+
     fn more(&self) -> &[Conn] {
         self.extra.as_deref().map_or(&[], |e| &e.more)
     }
 
-    fn topics(&self) -> &[Topic] {
+    fn topics(&self) -> &[Sub] {
         self.extra.as_deref().map_or(&[], |e| &e.topics)
+    }
+
+    fn away_since(&self) -> Option<Instant> {
+        self.extra.as_deref().and_then(|e| e.away_since)
+    }
+
+    fn is_away(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// Away for the whole window at `now`: as good as freed.
+    fn expired(&self, now: Instant, window: Duration) -> bool {
+        self.away_since()
+            .is_some_and(|t| now.saturating_duration_since(t) >= window)
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
@@ -457,49 +747,97 @@ impl SessionEntry {
 
     /// Frees `extra` once it holds nothing.
     fn tidy(&mut self) {
-        if self
-            .extra
-            .as_deref()
-            .is_some_and(|e| e.user.is_none() && e.more.is_empty() && e.topics.is_empty())
-        {
+        let start = self.start;
+        if self.extra.as_deref().is_some_and(|e| {
+            e.user.is_none()
+                && e.more.is_empty()
+                && e.topics.is_empty()
+                && e.scope.is_none()
+                && e.away_since.is_none()
+                && e.mailbox.is_pristine(start)
+        }) {
             self.extra = None;
         }
     }
 
     fn conns(&self) -> impl Iterator<Item = &Conn> {
-        std::iter::once(&self.first).chain(self.more())
+        self.first.iter().chain(self.more())
     }
 
     fn len(&self) -> usize {
-        1 + self.more().len()
+        usize::from(self.first.is_some()) + self.more().len()
     }
 
-    fn into_conns(self) -> Vec<Conn> {
-        let mut all = self.extra.map(|e| e.more).unwrap_or_default();
-        all.push(self.first);
+    /// Adds a live connection; `true` if the session was away.
+    fn add(&mut self, conn: Conn) -> bool {
+        if self.first.is_none() {
+            self.first = Some(conn);
+            let was_away = self.extra.as_mut().and_then(|e| e.away_since.take());
+            self.tidy();
+            was_away.is_some()
+        } else {
+            self.extra_mut().more.push(conn);
+            false
+        }
+    }
+
+    /// Takes every live connection out (the session is then away, its
+    /// `away_since` still to be set by the caller).
+    fn take_conns(&mut self) -> Vec<Conn> {
+        let mut all = self
+            .extra
+            .as_mut()
+            .map(|e| std::mem::take(&mut e.more))
+            .unwrap_or_default();
+        all.extend(self.first.take());
         all
     }
 
     /// Removes connection `id`: `Some(true)` if it was the last one (the
-    /// entry is left holding it as `first`, for the caller to remove),
-    /// `Some(false)` if others remain, `None` if it is not here.
+    /// session is now away), `Some(false)` if others remain, `None` if it is
+    /// not here.
     fn remove(&mut self, id: ConnectionId) -> Option<bool> {
-        let removed = if self.first.id() == id {
-            match self.extra.as_mut().and_then(|e| e.more.pop()) {
-                Some(next) => {
-                    self.first = next;
-                    Some(false)
-                }
-                None => return Some(true),
-            }
-        } else {
-            let more = &mut self.extra.as_mut()?.more;
-            let pos = more.iter().position(|c| c.id() == id)?;
-            more.swap_remove(pos);
-            Some(false)
-        };
+        if self.first.as_ref().is_some_and(|c| c.id() == id) {
+            self.first = self.extra.as_mut().and_then(|e| e.more.pop());
+            self.tidy();
+            return Some(self.first.is_none());
+        }
+        let more = &mut self.extra.as_mut()?.more;
+        let pos = more.iter().position(|c| c.id() == id)?;
+        more.swap_remove(pos);
         self.tidy();
-        removed
+        Some(false)
+    }
+
+    /// Every event addressed to this session after `cursor`, in order, or
+    /// `None` if some may have been dropped from the histories.
+    fn replay(&self, journal: &Journal, cursor: u64) -> Option<Vec<Arc<Stored>>> {
+        let mut out = Vec::new();
+        if self.scope().is_none() {
+            if !journal.broadcast.complete_after(cursor) {
+                return None;
+            }
+            out.extend(journal.broadcast.after(cursor).cloned());
+        }
+        for sub in self.topics() {
+            let after = cursor.max(sub.since);
+            // A subscribed topic has a history as long as it has subscribers.
+            if let Some(history) = journal.topics.get(&sub.topic) {
+                if !history.log.complete_after(after) {
+                    return None;
+                }
+                out.extend(history.log.after(after).cloned());
+            }
+        }
+        if let Some(extra) = self.extra.as_deref() {
+            if !extra.mailbox.complete_after(cursor) {
+                return None;
+            }
+            out.extend(extra.mailbox.after(cursor).cloned());
+        }
+        // Each event is in one history only; positions are unique.
+        out.sort_unstable_by_key(|e| e.seq);
+        Some(out)
     }
 }
 
@@ -529,6 +867,49 @@ fn shrink<K: std::hash::Hash + Eq, V, S: BuildHasher>(map: &mut HashMap<K, V, S>
     }
 }
 
+fn shrink_deque<T>(queue: &mut VecDeque<T>) {
+    if queue.capacity() > MIN_SHRINK_CAPACITY && queue.len() * SHRINK_RATIO < queue.capacity() {
+        queue.shrink_to(queue.len() * 2);
+    }
+}
+
+/// Who a send is for.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Session(&'a SessionId),
+    User(&'a UserKey),
+    Topic(&'a str),
+    All,
+}
+
+/// What an accept found.
+enum Decision {
+    /// The session belongs to another user (or is scoped to another topic).
+    Mismatch,
+    /// A scoped session whose topic ended, with a cursor at or past the
+    /// final event: answer `204`.
+    Finished,
+    Open(Plan),
+}
+
+/// How to open an accepted connection.
+struct Plan {
+    /// `Some(start)`: a new session beginning at `start`.
+    new_start: Option<u64>,
+    opening: Opening,
+    resume: Resume,
+    replay: Vec<Arc<Stored>>,
+    /// End the stream after the replay (a scoped stream whose topic ended).
+    end: bool,
+}
+
+/// An accept's result before the closed-ID store is told of a finished job
+/// channel.
+enum Admit {
+    Open(Connection),
+    Finished(Handshake),
+}
+
 impl Default for Hub {
     /// A hub with [`SessionConfig::default()`] and [`HubConfig::default()`].
     fn default() -> Self {
@@ -541,6 +922,7 @@ impl fmt::Debug for Hub {
         f.debug_struct("Hub")
             .field("connections", &self.connection_count())
             .field("sessions", &self.session_count())
+            .field("away", &self.away_count())
             .finish_non_exhaustive()
     }
 }
@@ -576,13 +958,20 @@ impl Hub {
                 sessions: Sessions::new(config),
                 config: hub,
                 hasher: RandomState::new(),
+                journal: Mutex::new(Journal::new()),
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                sweep_next: AtomicUsize::new(0),
                 connections: AtomicUsize::new(0),
                 session_count: AtomicUsize::new(0),
+                away: AtomicUsize::new(0),
                 slow_disconnects: AtomicU64::new(0),
                 user_mismatches: AtomicU64::new(0),
                 refused_with_id: AtomicU64::new(0),
                 accepted: AtomicU64::new(0),
+                recovered: AtomicU64::new(0),
+                replayed: AtomicU64::new(0),
+                gaps: AtomicU64::new(0),
+                expired: AtomicU64::new(0),
             }),
         }
     }
@@ -612,17 +1001,23 @@ impl Hub {
     /// session and under `user`, the key your own authentication gives for
     /// this request (`None` for anonymous clients).
     ///
+    /// If the request carries a cursor (`Last-Event-ID: <session>.<seq>`,
+    /// or `?id=<session>.<seq>`), the events the session missed since are
+    /// replayed first; see [`Connection::resume`] for what happened.
+    ///
     /// # Who may join a session
     ///
     /// A session ID is chosen by the client, so it is not a credential. A
-    /// connection joins an existing session only when its user key equals the
-    /// session's (both `None`, or the same key). Otherwise it gets a fresh
-    /// session ID, as if it had sent none, and the attempt is counted in
-    /// [`HubStats::user_mismatches`]. The same holds for a while after the
-    /// session's last connection left (see [`HubConfig::owner_ttl`]).
+    /// connection joins an existing session (live, or away inside its resume
+    /// window) only when its user key equals the session's (both `None`, or
+    /// the same key). Otherwise it gets a fresh session ID, as if it had sent
+    /// none, and the attempt is counted in [`HubStats::user_mismatches`]; it
+    /// is never replayed the other session's events. The same holds for a
+    /// while after the session was freed (see [`HubConfig::owner_ttl`]).
     ///
     /// The connection leaves the hub when the body of the returned
-    /// connection is dropped.
+    /// connection is dropped; its session then waits for the
+    /// [resume window](HubConfig::resume_window).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -643,8 +1038,8 @@ impl Hub {
     /// # }
     /// ```
     pub async fn accept(&self, parts: &Parts, user: Option<UserKey>) -> Accepted {
-        let accepted = self.inner.sessions.accept(parts).await;
-        self.admit(accepted, user)
+        self.accept_in(self.inner.sessions.handshake(parts), user, None)
+            .await
     }
 
     /// [`accept`](Self::accept) for a whole request (only its method, URI and
@@ -662,77 +1057,78 @@ impl Hub {
     /// # }
     /// ```
     pub async fn accept_request<B>(&self, req: &Request<B>, user: Option<UserKey>) -> Accepted {
-        let accepted = self.inner.sessions.accept_request(req).await;
-        self.admit(accepted, user)
+        let handshake = Handshake::from_request(req, self.inner.sessions.handshake_config());
+        self.accept_in(handshake, user, None).await
     }
 
-    /// The user-key check and the registration of an accepted connection.
-    fn admit(&self, accepted: Accepted, user: Option<UserKey>) -> Accepted {
-        let Accepted::Open(mut conn) = accepted else {
-            return accepted;
-        };
-        if self.register(&mut conn, user.as_ref()) {
-            return Accepted::Open(conn);
-        }
-        self.inner.user_mismatches.fetch_add(1, Ordering::Relaxed);
-        // A fresh random ID (122 random bits) is never registered already;
-        // the loop only keeps that an invariant rather than an assumption.
-        loop {
-            let Connection { handshake, .. } = conn;
-            conn = self.inner.sessions.open(handshake.into_fresh());
-            if self.register(&mut conn, user.as_ref()) {
-                return Accepted::Open(conn);
-            }
-        }
-    }
-
-    /// Registers `conn` under its session; `false` (and nothing registered)
-    /// if the session belongs to another user.
-    fn register(&self, conn: &mut Connection, user: Option<&UserKey>) -> bool {
-        let session = *conn.session_id();
-        let sender = conn.sender();
-        let at = self.inner.slot(&session);
-        {
-            let mut guard = write(&self.inner.shards[at.shard]);
-            let sh = &mut *guard;
-            match sh.sessions.get_mut(at) {
-                Some(entry) => {
-                    if entry.user() != user {
-                        return false;
-                    }
-                    entry.extra_mut().more.push(Conn { sender });
-                }
-                None => {
-                    let now = Instant::now();
-                    if let Some((owner, until)) = sh.owners.get(&session) {
-                        if *until > now && Some(owner) != user {
-                            return false;
-                        }
-                    }
-                    sh.owners.remove(&session);
-                    sh.sessions
-                        .insert_new(at, SessionEntry::new(user.cloned(), Conn { sender }));
-                    if let Some(user) = user {
-                        sh.users.entry(user.clone()).or_default().push(session);
-                    }
-                    self.inner.session_count.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            self.inner.connections.fetch_add(1, Ordering::Relaxed);
-        }
-        self.inner.accepted.fetch_add(1, Ordering::Relaxed);
-        let hub: Weak<Inner> = Arc::downgrade(&self.inner);
-        conn.on_body_drop(hub);
-        true
-    }
-
-    /// Sends `event` to every connection of one session (tab). Returns how
-    /// many connections took it (0 if the session has no live connection).
+    /// Opens a stream scoped to one `topic` (a job channel): it carries only
+    /// the events [`publish`](Self::publish)ed to that topic (and those sent
+    /// to its own session with [`send_to_session`](Self::send_to_session));
+    /// broadcasts and [`send_to_user`](Self::send_to_user) do not reach it.
     ///
-    /// An event that carries its own `id:` is refused (0, counted in
-    /// [`HubStats::refused_with_id`]): on a session stream the crate owns the
-    /// `id:` field, and the browser would lose its session on the next
-    /// reconnect (see [`Sender::send`]).
+    /// When the topic ends ([`end_topic`](Self::end_topic)), the stream gets
+    /// the final event and ends, and its reconnect is answered `204`, so the
+    /// browser's `EventSource` stops for good without client code. A tab that
+    /// was away gets the final event when it reconnects, then the end; a
+    /// stream opened on a topic that already ended gets the final event at
+    /// once, then the end. Resume works as for [`accept`](Self::accept); a
+    /// session scoped to another topic is not joined (a fresh session is
+    /// opened instead).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use sse_session::live::{Accepted, Hub};
+    /// use sse_session::Event;
+    ///
+    /// let hub = Hub::default();
+    /// let parts = http::Request::get("/jobs/42/events").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(job) = hub.accept_scoped(&parts, None, "job-42").await else { unreachable!() };
+    /// assert_eq!(hub.publish("job-42", &Event::new("50 %")).live, 1);
+    /// assert_eq!(hub.broadcast(&Event::new("not for job streams")).live, 0);
+    /// assert_eq!(hub.end_topic("job-42", &Event::new("done")).live, 1);
+    /// assert!(job.sender().is_closed()); // the stream ends after the final event
+    /// # }
+    /// ```
+    pub async fn accept_scoped(
+        &self,
+        parts: &Parts,
+        user: Option<UserKey>,
+        topic: &str,
+    ) -> Accepted {
+        let handshake = self.inner.sessions.handshake(parts);
+        self.accept_in(handshake, user, Some(Topic::from(topic)))
+            .await
+    }
+
+    async fn accept_in(
+        &self,
+        handshake: Handshake,
+        user: Option<UserKey>,
+        scope: Option<Topic>,
+    ) -> Accepted {
+        let fresh = matches!(handshake.source(), IdSource::Fresh);
+        if !fresh && self.inner.sessions.is_closed(handshake.session_id()).await {
+            return Accepted::Closed(handshake);
+        }
+        match self.inner.admit(handshake, user, scope) {
+            Admit::Open(conn) => Accepted::Open(conn),
+            Admit::Finished(handshake) => {
+                self.inner
+                    .sessions
+                    .mark_closed(handshake.session_id())
+                    .await;
+                Accepted::Closed(handshake)
+            }
+        }
+    }
+
+    /// Sends `event` to every connection of one session (tab), and to its
+    /// mailbox: a session that is away (inside its resume window) gets it
+    /// when it reconnects, and counts as [`queued`](Delivery::queued).
+    ///
+    /// An event that carries its own `id:` is refused (nothing reached,
+    /// counted in [`HubStats::refused_with_id`]): the hub owns the `id:`
+    /// field, which carries the session and the event's position.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -744,14 +1140,14 @@ impl Hub {
     /// let Accepted::Open(first) = hub.accept(&parts, None).await else { unreachable!() };
     /// let Accepted::Open(dup) = hub.accept(&parts, None).await else { unreachable!() }; // duplicated tab
     ///
-    /// assert_eq!(hub.send_to_session(first.session_id(), &Event::new("to both")), 2);
+    /// assert_eq!(hub.send_to_session(first.session_id(), &Event::new("to both")).live, 2);
     /// # drop(dup);
     /// # }
     /// ```
-    pub fn send_to_session(&self, session: &SessionId, event: &Event) -> usize {
+    pub fn send_to_session(&self, session: &SessionId, event: &Event) -> Delivery {
         match self.encode(event) {
             Some(frame) => self.send_to_session_bytes(session, &frame),
-            None => 0,
+            None => Delivery::default(),
         }
     }
 
@@ -767,21 +1163,17 @@ impl Hub {
     /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
     /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
     /// let frame = Event::new("hello").to_bytes();
-    /// assert_eq!(hub.send_to_session_bytes(conn.session_id(), &frame), 1);
+    /// assert_eq!(hub.send_to_session_bytes(conn.session_id(), &frame).live, 1);
     /// # }
     /// ```
-    pub fn send_to_session_bytes(&self, session: &SessionId, frame: &Bytes) -> usize {
-        let at = self.inner.slot(session);
-        let shard = read(&self.inner.shards[at.shard]);
-        shard
-            .sessions
-            .get(at)
-            .map_or(0, |entry| self.deliver_all(entry, frame))
+    pub fn send_to_session_bytes(&self, session: &SessionId, frame: &Bytes) -> Delivery {
+        self.inner.send(Target::Session(session), frame)
     }
 
-    /// Sends `event` to every connection of every session registered under
-    /// `user`. Returns how many connections took it. Refuses events with an
-    /// `id:` like [`send_to_session`](Self::send_to_session).
+    /// Sends `event` to every session registered under `user` (live
+    /// connections now, away sessions on reconnect). Streams opened with
+    /// [`accept_scoped`](Self::accept_scoped) are not reached. Refuses
+    /// events with an `id:` like [`send_to_session`](Self::send_to_session).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -795,14 +1187,14 @@ impl Hub {
     /// let Accepted::Open(tab2) = hub.accept(&req("?id=t2"), bob()).await else { unreachable!() };
     /// let Accepted::Open(other) = hub.accept(&req("?id=t3"), None).await else { unreachable!() };
     ///
-    /// assert_eq!(hub.send_to_user(&UserKey::from("bob"), &Event::new("hi bob")), 2);
+    /// assert_eq!(hub.send_to_user(&UserKey::from("bob"), &Event::new("hi bob")).live, 2);
     /// # drop((tab1, tab2, other));
     /// # }
     /// ```
-    pub fn send_to_user(&self, user: &UserKey, event: &Event) -> usize {
+    pub fn send_to_user(&self, user: &UserKey, event: &Event) -> Delivery {
         match self.encode(event) {
             Some(frame) => self.send_to_user_bytes(user, &frame),
-            None => 0,
+            None => Delivery::default(),
         }
     }
 
@@ -814,26 +1206,17 @@ impl Hub {
     /// # use sse_session::event::Event;
     /// let hub = Hub::default();
     /// let frame = Event::new("hi").to_bytes();
-    /// assert_eq!(hub.send_to_user_bytes(&UserKey::from("nobody"), &frame), 0);
+    /// assert!(!hub.send_to_user_bytes(&UserKey::from("nobody"), &frame).reached());
     /// ```
-    pub fn send_to_user_bytes(&self, user: &UserKey, frame: &Bytes) -> usize {
-        let mut sent = 0;
-        for shard in &*self.inner.shards {
-            let shard = read(shard);
-            if let Some(sessions) = shard.users.get(user) {
-                for session in sessions {
-                    if let Some(entry) = shard.sessions.get(self.inner.slot(session)) {
-                        sent += self.deliver_all(entry, frame);
-                    }
-                }
-            }
-        }
-        sent
+    pub fn send_to_user_bytes(&self, user: &UserKey, frame: &Bytes) -> Delivery {
+        self.inner.send(Target::User(user), frame)
     }
 
-    /// Sends `event` to every connection of every session subscribed to
-    /// `topic`. Returns how many connections took it. Refuses events with an
-    /// `id:` like [`send_to_session`](Self::send_to_session).
+    /// Sends `event` to every session subscribed to `topic` (live
+    /// connections now, away sessions on reconnect), scoped streams of the
+    /// topic included. Refuses events with an `id:` like
+    /// [`send_to_session`](Self::send_to_session); reaches nobody once the
+    /// topic [ended](Self::end_topic).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -843,15 +1226,15 @@ impl Hub {
     /// let hub = Hub::default();
     /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
     /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
-    /// assert_eq!(hub.publish("prices", &Event::new("1.25")), 0);
+    /// assert!(!hub.publish("prices", &Event::new("1.25")).reached());
     /// hub.subscribe(conn.session_id(), "prices");
-    /// assert_eq!(hub.publish("prices", &Event::new("1.26")), 1);
+    /// assert_eq!(hub.publish("prices", &Event::new("1.26")).live, 1);
     /// # }
     /// ```
-    pub fn publish(&self, topic: &str, event: &Event) -> usize {
+    pub fn publish(&self, topic: &str, event: &Event) -> Delivery {
         match self.encode(event) {
             Some(frame) => self.publish_bytes(topic, &frame),
-            None => 0,
+            None => Delivery::default(),
         }
     }
 
@@ -861,31 +1244,22 @@ impl Hub {
     /// # use sse_session::live::Hub;
     /// # use sse_session::event::Event;
     /// let hub = Hub::default();
-    /// assert_eq!(hub.publish_bytes("prices", &Event::new("1.25").to_bytes()), 0);
+    /// assert!(!hub.publish_bytes("prices", &Event::new("1.25").to_bytes()).reached());
     /// ```
-    pub fn publish_bytes(&self, topic: &str, frame: &Bytes) -> usize {
-        let mut sent = 0;
-        for shard in &*self.inner.shards {
-            let shard = read(shard);
-            if let Some(sessions) = shard.topics.get(topic) {
-                for session in sessions {
-                    if let Some(entry) = shard.sessions.get(self.inner.slot(session)) {
-                        sent += self.deliver_all(entry, frame);
-                    }
-                }
-            }
-        }
-        sent
+    pub fn publish_bytes(&self, topic: &str, frame: &Bytes) -> Delivery {
+        self.inner.send(Target::Topic(topic), frame)
     }
 
-    /// Sends `event` to every live connection. Returns how many took it.
-    /// Refuses events with an `id:` like
-    /// [`send_to_session`](Self::send_to_session).
+    /// Sends `event` to every session (live connections now, away sessions
+    /// on reconnect), except streams opened with
+    /// [`accept_scoped`](Self::accept_scoped). Refuses events with an `id:`
+    /// like [`send_to_session`](Self::send_to_session).
     ///
     /// # Complexity
     ///
-    /// One encoding, then per connection one reference-count bump and one
-    /// short lock of that connection's queue.
+    /// One encoding and one stored copy, then per live connection one
+    /// reference-count bump and one short lock of that connection's queue;
+    /// each connection writes its own `id:` line when its body is polled.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -899,13 +1273,13 @@ impl Hub {
     ///     let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
     ///     conns.push(conn);
     /// }
-    /// assert_eq!(hub.broadcast(&Event::new("to everyone")), 3);
+    /// assert_eq!(hub.broadcast(&Event::new("to everyone")).live, 3);
     /// # }
     /// ```
-    pub fn broadcast(&self, event: &Event) -> usize {
+    pub fn broadcast(&self, event: &Event) -> Delivery {
         match self.encode(event) {
             Some(frame) => self.broadcast_bytes(&frame),
-            None => 0,
+            None => Delivery::default(),
         }
     }
 
@@ -915,17 +1289,49 @@ impl Hub {
     /// # use sse_session::live::Hub;
     /// # use sse_session::event::Event;
     /// let hub = Hub::default();
-    /// assert_eq!(hub.broadcast_bytes(&Event::new("x").to_bytes()), 0);
+    /// assert!(!hub.broadcast_bytes(&Event::new("x").to_bytes()).reached());
     /// ```
-    pub fn broadcast_bytes(&self, frame: &Bytes) -> usize {
-        let mut sent = 0;
-        for shard in &*self.inner.shards {
-            let shard = read(shard);
-            for entry in shard.sessions.values() {
-                sent += self.deliver_all(entry, frame);
-            }
+    pub fn broadcast_bytes(&self, frame: &Bytes) -> Delivery {
+        self.inner.send(Target::All, frame)
+    }
+
+    /// Ends `topic`: delivers `last` to every session subscribed to it,
+    /// then ends every stream scoped to it
+    /// ([`accept_scoped`](Self::accept_scoped)) after that final event. A
+    /// scoped stream's reconnect is then answered `204 No Content` (the
+    /// browser's `EventSource` stops for good); a scoped session that was
+    /// away gets the final event on its reconnect, then the end. Sessions
+    /// subscribed with [`subscribe`](Self::subscribe) get the final event as
+    /// any other and stay open. Later publishes to the topic reach nobody,
+    /// for as long as the end is remembered
+    /// ([`HubConfig::ended_topic_ttl`]).
+    ///
+    /// Ending a topic that already ended does nothing. `last` is refused
+    /// (nothing is done) if it carries an `id:`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use sse_session::live::{Accepted, Hub};
+    /// use sse_session::Event;
+    ///
+    /// let hub = Hub::default();
+    /// let parts = http::Request::get("/jobs/7/events").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(job) = hub.accept_scoped(&parts, None, "job-7").await else { unreachable!() };
+    /// let cursor_after_end = hub.end_topic("job-7", &Event::new("report ready")).seq.unwrap();
+    ///
+    /// // The browser reconnects with the final event's ID: 204.
+    /// let again = http::Request::get("/jobs/7/events")
+    ///     .header("last-event-id", format!("{}.{cursor_after_end}", job.session_id()))
+    ///     .body(()).unwrap().into_parts().0;
+    /// let accepted = hub.accept_scoped(&again, None, "job-7").await;
+    /// assert!(matches!(accepted, Accepted::Closed(_)));
+    /// # }
+    /// ```
+    pub fn end_topic(&self, topic: &str, last: &Event) -> Delivery {
+        match self.encode(last) {
+            Some(frame) => self.inner.end_topic(topic, frame),
+            None => Delivery::default(),
         }
-        sent
     }
 
     fn encode(&self, event: &Event) -> Option<Bytes> {
@@ -936,28 +1342,13 @@ impl Hub {
         Some(event.to_bytes())
     }
 
-    fn deliver_all(&self, entry: &SessionEntry, frame: &Bytes) -> usize {
-        entry.conns().filter(|c| self.deliver(c, frame)).count()
-    }
-
-    fn deliver(&self, conn: &Conn, frame: &Bytes) -> bool {
-        match conn.sender.push_shared(frame) {
-            Ok(()) => true,
-            Err(refused) => {
-                if refused == Refused::Full && conn.sender.mark_kicked() {
-                    conn.sender.disconnect();
-                    self.inner.slow_disconnects.fetch_add(1, Ordering::Relaxed);
-                }
-                // `Closed`: the connection is on its way out; its body's drop
-                // removes it from the hub.
-                false
-            }
-        }
-    }
-
-    /// Subscribes every connection of `session` (present and future, for as
-    /// long as the session has a live connection) to `topic`. Returns
-    /// `false` if the session has no live connection (nothing is stored).
+    /// Subscribes `session` (live, or away inside its resume window) to
+    /// `topic`: every event published to it from now on reaches the session,
+    /// and is replayed if the tab was away. Returns `false` if the hub has
+    /// no such session (nothing is stored).
+    ///
+    /// The subscription lasts as long as the session (it outlives a dropped
+    /// connection; subscribing again is a no-op that returns `true`).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -972,26 +1363,12 @@ impl Hub {
     /// # }
     /// ```
     pub fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
-        let at = self.inner.slot(session);
-        let mut guard = write(&self.inner.shards[at.shard]);
-        let sh = &mut *guard;
-        let Some(entry) = sh.sessions.get_mut(at) else {
-            return false;
-        };
-        if entry.topics().iter().any(|t| &**t == topic) {
-            return true;
-        }
-        let key = match sh.topics.get_key_value(topic) {
-            Some((key, _)) => Arc::clone(key),
-            None => Topic::from(topic),
-        };
-        entry.extra_mut().topics.push(Arc::clone(&key));
-        sh.topics.entry(key).or_default().insert(*session);
-        true
+        self.inner.subscribe(session, topic)
     }
 
     /// Undoes [`subscribe`](Self::subscribe). Returns whether the session was
-    /// subscribed.
+    /// subscribed. Events published before the call are still replayed to
+    /// the session if it missed them; later ones do not reach it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -1003,23 +1380,11 @@ impl Hub {
     /// hub.subscribe(conn.session_id(), "news");
     /// assert!(hub.unsubscribe(conn.session_id(), "news"));
     /// assert!(!hub.unsubscribe(conn.session_id(), "news"));
-    /// assert_eq!(hub.publish("news", &Event::new("x")), 0);
+    /// assert!(!hub.publish("news", &Event::new("x")).reached());
     /// # }
     /// ```
     pub fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
-        let at = self.inner.slot(session);
-        let mut guard = write(&self.inner.shards[at.shard]);
-        let sh = &mut *guard;
-        let Some(entry) = sh.sessions.get_mut(at) else {
-            return false;
-        };
-        let Some(pos) = entry.topics().iter().position(|t| &**t == topic) else {
-            return false;
-        };
-        entry.extra_mut().topics.swap_remove(pos);
-        entry.tidy();
-        unindex_topic(&mut sh.topics, topic, session);
-        true
+        self.inner.unsubscribe(session, topic)
     }
 
     /// The sessions with at least one live connection, in no particular
@@ -1040,7 +1405,13 @@ impl Hub {
     pub fn sessions(&self) -> Vec<SessionId> {
         let mut out = Vec::with_capacity(self.session_count());
         for shard in &*self.inner.shards {
-            out.extend(read(shard).sessions.values().map(|e| *e.session()));
+            out.extend(
+                read(shard)
+                    .sessions
+                    .values()
+                    .filter(|e| !e.is_away())
+                    .map(|e| *e.session()),
+            );
         }
         out
     }
@@ -1059,7 +1430,32 @@ impl Hub {
         read(&self.inner.shards[at.shard])
             .sessions
             .get(at)
-            .is_some()
+            .is_some_and(|e| !e.is_away())
+    }
+
+    /// Whether `session` has no live connection but is waiting for its tab
+    /// inside its resume window.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use sse_session::live::{Accepted, Hub};
+    /// let hub = Hub::default();
+    /// let parts = http::Request::get("/events?id=tab-1").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
+    /// let id = *conn.session_id();
+    /// assert!(!hub.is_away(&id));
+    /// drop(conn);
+    /// assert!(hub.is_away(&id));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_away(&self, session: &SessionId) -> bool {
+        let at = self.inner.slot(session);
+        let window = self.inner.config.resume_window;
+        read(&self.inner.shards[at.shard])
+            .sessions
+            .get(at)
+            .is_some_and(|e| e.is_away() && !e.expired(now(), window))
     }
 
     /// The number of live connections.
@@ -1084,6 +1480,40 @@ impl Hub {
         self.inner.session_count.load(Ordering::Relaxed)
     }
 
+    /// The number of sessions without a live connection that the hub still
+    /// keeps (waiting for their tab, or past their window and not yet
+    /// freed: the hub frees those during its next accepts and sends).
+    ///
+    /// ```
+    /// # use sse_session::live::Hub;
+    /// assert_eq!(Hub::default().away_count(), 0);
+    /// ```
+    #[must_use]
+    pub fn away_count(&self) -> usize {
+        self.inner.away.load(Ordering::Relaxed)
+    }
+
+    /// The hub's newest position: the `seq` of the last event it numbered
+    /// (a random base before the first event).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use sse_session::live::{Accepted, Hub};
+    /// # use sse_session::Event;
+    /// let hub = Hub::default();
+    /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
+    /// let before = hub.position();
+    /// assert_eq!(conn.cursor(), Some(before));
+    /// assert_eq!(hub.broadcast(&Event::new("x")).seq, Some(before + 1));
+    /// assert_eq!(hub.position(), before + 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.inner.journal().last
+    }
+
     /// Counters since the hub was created.
     ///
     /// ```
@@ -1099,17 +1529,22 @@ impl Hub {
             user_mismatches: i.user_mismatches.load(Ordering::Relaxed),
             refused_with_id: i.refused_with_id.load(Ordering::Relaxed),
             connections_accepted: i.accepted.load(Ordering::Relaxed),
+            recovered: i.recovered.load(Ordering::Relaxed),
+            replayed_events: i.replayed.load(Ordering::Relaxed),
+            gaps: i.gaps.load(Ordering::Relaxed),
+            expired_sessions: i.expired.load(Ordering::Relaxed),
             connections: self.connection_count(),
             sessions: self.session_count(),
+            away_sessions: self.away_count(),
         }
     }
 
     /// Closes a session for good: marks its ID closed in the
     /// [`ClosedIds`](crate::session::ClosedIds) store (even if it has no live
-    /// connection), then ends every connection of it after its queued frames
-    /// and `last`, if given. Each browser's reconnect then gets
-    /// `204 No Content` and its `EventSource` stops. Returns how many
-    /// connections were ended.
+    /// connection), forgets its state (history, topics), then ends every
+    /// connection of it after its queued frames and `last`, if given. Each
+    /// browser's reconnect then gets `204 No Content` and its `EventSource`
+    /// stops. Returns how many connections were ended.
     ///
     /// `last` is refused (not sent) if it carries an `id:`, like
     /// [`send_to_session`](Self::send_to_session); the session is closed all
@@ -1141,7 +1576,7 @@ impl Hub {
         // Marked first: from here on a reconnect gets `204`, so no new
         // connection joins the session while its connections are ended.
         self.inner.sessions.mark_closed(session).await;
-        let conns = self.take_session(session);
+        let conns = self.inner.forget_session(session);
         // `close`/`close_with` end each stream after its queued frames (the last
         // event is not subject to the queue bounds). They mark the ID again,
         // which a store treats as a no-op. No lock is held here.
@@ -1157,7 +1592,9 @@ impl Hub {
     }
 
     /// Ends every connection of `session` now, without closing it: each
-    /// browser reconnects after its retry delay and resumes the session.
+    /// browser reconnects after its retry delay and resumes the session
+    /// (events sent meanwhile, and those still queued, are replayed). The
+    /// session waits for it like any session whose connection dropped.
     /// Returns how many connections were ended.
     ///
     /// ```
@@ -1171,30 +1608,52 @@ impl Hub {
     ///
     /// assert_eq!(hub.drop_session(&id), 1);
     /// assert!(conn.sender().is_closed());
+    /// assert!(hub.is_away(&id));
     /// let Accepted::Open(again) = hub.accept(&parts, None).await else { unreachable!() };
     /// assert_eq!(again.session_id(), &id); // resumed
     /// # }
     /// ```
     pub fn drop_session(&self, session: &SessionId) -> usize {
-        let conns = self.take_session(session);
+        let conns = self.inner.take_conns(session);
         for conn in &conns {
             conn.sender.disconnect();
         }
         conns.len()
     }
 
-    /// Removes a session from the hub at once and returns its connections.
-    fn take_session(&self, session: &SessionId) -> Vec<Conn> {
-        let at = self.inner.slot(session);
-        let mut guard = write(&self.inner.shards[at.shard]);
-        self.inner
-            .remove_session(&mut guard, at)
-            .map(SessionEntry::into_conns)
-            .unwrap_or_default()
+    /// Frees every session whose resume window has passed, now; returns how
+    /// many. The hub does this by itself, a few sessions at a time, during
+    /// its accepts and sends; call this from a timer if a hub can sit idle
+    /// for long after many tabs left.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use sse_session::live::{Accepted, Hub, HubConfig, SessionConfig};
+    ///
+    /// let config = HubConfig::default().resume_window(Duration::ZERO);
+    /// let hub = Hub::with_config(SessionConfig::default(), config);
+    /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = hub.accept(&parts, None).await else { unreachable!() };
+    /// drop(conn);
+    /// assert_eq!(hub.away_count(), 1);
+    /// assert_eq!(hub.sweep(), 1);
+    /// assert_eq!(hub.away_count(), 0);
+    /// # }
+    /// ```
+    pub fn sweep(&self) -> usize {
+        let now = now();
+        let mut journal = self.inner.journal();
+        let before = self.inner.expired.load(Ordering::Relaxed);
+        for shard in &*self.inner.shards {
+            self.inner
+                .sweep(&mut journal, &mut write(shard), now, usize::MAX);
+        }
+        (self.inner.expired.load(Ordering::Relaxed) - before) as usize
     }
 
     /// Total capacity of the hub's maps (for tests: it shrinks when
-    /// connections leave).
+    /// connections leave and sessions are freed).
     #[doc(hidden)]
     #[must_use]
     pub fn debug_capacity(&self) -> usize {
@@ -1207,6 +1666,7 @@ impl Hub {
                     + s.users.capacity()
                     + s.topics.capacity()
                     + s.owners.capacity()
+                    + s.away.capacity()
             })
             .sum()
     }
@@ -1249,46 +1709,547 @@ impl Inner {
         }
     }
 
+    fn journal(&self) -> MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The decision and registration of an accept (after the closed check).
+    fn admit(
+        self: &Arc<Self>,
+        mut handshake: Handshake,
+        user: Option<UserKey>,
+        scope: Option<Topic>,
+    ) -> Admit {
+        let now = now();
+        let mut journal = self.journal();
+        let j = &mut *journal;
+        j.forget_ends(now, self.config.ended_topic_capacity, SWEEP_BUDGET);
+        loop {
+            let session = *handshake.session_id();
+            let at = self.slot(&session);
+            let mut guard = write(&self.shards[at.shard]);
+            let sh = &mut *guard;
+            self.sweep(j, sh, now, usize::MAX);
+            let plan = match self.decide(j, sh, at, &handshake, user.as_ref(), scope.as_ref(), now)
+            {
+                Decision::Open(plan) => plan,
+                Decision::Mismatch => {
+                    self.user_mismatches.fetch_add(1, Ordering::Relaxed);
+                    // A fresh random ID (122 random bits) is never taken;
+                    // the loop only keeps that an invariant, not an assumption.
+                    handshake = handshake.into_fresh();
+                    continue;
+                }
+                Decision::Finished => {
+                    self.remove_entry(j, sh, at);
+                    return Admit::Finished(handshake);
+                }
+            };
+            match plan.resume {
+                Resume::Recovered { replayed } => {
+                    self.recovered.fetch_add(1, Ordering::Relaxed);
+                    self.replayed.fetch_add(replayed as u64, Ordering::Relaxed);
+                }
+                Resume::Gap(_) => {
+                    self.gaps.fetch_add(1, Ordering::Relaxed);
+                }
+                Resume::New | Resume::Untracked => {}
+            }
+            let mut conn = self.sessions.open_at(handshake, plan.opening, plan.resume);
+            let sender = conn.sender();
+            sender.start_with(plan.replay, plan.end);
+            if let Some(start) = plan.new_start {
+                let mut entry = SessionEntry::new(session, start, user.clone(), scope.clone());
+                entry.add(Conn { sender });
+                sh.owners.remove(&session);
+                if scope.is_none() {
+                    if let Some(user) = &user {
+                        sh.users.entry(user.clone()).or_default().push(session);
+                    }
+                }
+                if let Some(topic) = &scope {
+                    sh.topics
+                        .entry(Arc::clone(topic))
+                        .or_default()
+                        .insert(session);
+                    j.subscribed(topic);
+                }
+                sh.sessions.insert_new(at, entry);
+                self.session_count.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let entry = sh
+                    .sessions
+                    .get_mut(at)
+                    .expect("decide found the session under the same locks");
+                if entry.add(Conn { sender }) {
+                    sh.away_count -= 1;
+                    self.away.fetch_sub(1, Ordering::Relaxed);
+                    self.session_count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.connections.fetch_add(1, Ordering::Relaxed);
+            self.accepted.fetch_add(1, Ordering::Relaxed);
+            let hub: Weak<Inner> = Arc::downgrade(self);
+            conn.on_body_drop(hub);
+            return Admit::Open(conn);
+        }
+    }
+
+    /// What an accept of `handshake` gets, given the journal and the
+    /// session's shard (both locked, expired sessions swept).
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &self,
+        j: &Journal,
+        sh: &Shard,
+        at: Slot<'_>,
+        handshake: &Handshake,
+        user: Option<&UserKey>,
+        scope: Option<&Topic>,
+        now: Instant,
+    ) -> Decision {
+        let end = scope.and_then(|t| j.end_of(t));
+        let cursor = handshake.seq();
+        let Some(entry) = sh.sessions.get(at) else {
+            if let Some((owner, until)) = sh.owners.get(at.session) {
+                if *until > now && Some(owner) != user {
+                    return Decision::Mismatch;
+                }
+            }
+            // A new session (or a new one under a freed ID). On an ended
+            // topic it begins just before the final event, which it gets.
+            let start = end.map_or(j.last, |e| e.last.seq - 1);
+            let gap = cursor.map(|_| GapReason::Expired);
+            return Decision::Open(Plan {
+                new_start: Some(start),
+                opening: gap.map_or(Opening::At(start), |r| Opening::Gap(start, r)),
+                resume: gap.map_or(Resume::New, Resume::Gap),
+                replay: end.map(|e| vec![Arc::clone(&e.last)]).unwrap_or_default(),
+                end: end.is_some(),
+            });
+        };
+        if entry.user() != user || entry.scope() != scope {
+            return Decision::Mismatch;
+        }
+        let gap = |reason| {
+            let cursor = end.map_or(j.last, |e| e.last.seq - 1);
+            Decision::Open(Plan {
+                new_start: None,
+                opening: Opening::Gap(cursor, reason),
+                resume: Resume::Gap(reason),
+                replay: end.map(|e| vec![Arc::clone(&e.last)]).unwrap_or_default(),
+                end: end.is_some(),
+            })
+        };
+        let Some(n) = cursor else {
+            return gap(GapReason::NoCursor);
+        };
+        if n < entry.start || !j.gave_out(n) {
+            return gap(GapReason::UnknownCursor);
+        }
+        if end.is_some_and(|e| n >= e.last.seq) {
+            return Decision::Finished;
+        }
+        match entry.replay(j, n) {
+            Some(replay) => Decision::Open(Plan {
+                new_start: None,
+                opening: Opening::At(n),
+                resume: Resume::Recovered {
+                    replayed: replay.len(),
+                },
+                replay,
+                end: end.is_some(),
+            }),
+            None => gap(GapReason::Trimmed),
+        }
+    }
+
+    /// Numbers `frame`, stores it and hands it to every connection of
+    /// `target`, under the journal lock (so that every connection sees
+    /// events in position order).
+    fn send(&self, target: Target<'_>, frame: &Bytes) -> Delivery {
+        let now = now();
+        let mut journal = self.journal();
+        let j = &mut *journal;
+        let window = self.config.resume_window;
+        let mut sent = Delivery::default();
+        match target {
+            Target::Session(session) => {
+                let at = self.slot(session);
+                let mut sh = write(&self.shards[at.shard]);
+                if let Some(entry) = sh.sessions.get_mut(at).filter(|e| !e.expired(now, window)) {
+                    let event = j.stamp(frame.clone(), now);
+                    entry
+                        .extra_mut()
+                        .mailbox
+                        .push(Arc::clone(&event), self.config.mailbox_limits());
+                    self.reach(entry, &event, &mut sent);
+                    sent.seq = Some(event.seq);
+                }
+            }
+            Target::User(user) => {
+                let mut event = None;
+                for shard in &*self.shards {
+                    if !read(shard).users.contains_key(user) {
+                        continue;
+                    }
+                    let mut guard = write(shard);
+                    let sh = &mut *guard;
+                    let Some(sessions) = sh.users.get(user) else {
+                        continue;
+                    };
+                    for session in sessions {
+                        let at = self.slot(session);
+                        let Some(entry) =
+                            sh.sessions.get_mut(at).filter(|e| !e.expired(now, window))
+                        else {
+                            continue;
+                        };
+                        let event = event.get_or_insert_with(|| j.stamp(frame.clone(), now));
+                        entry
+                            .extra_mut()
+                            .mailbox
+                            .push(Arc::clone(event), self.config.mailbox_limits());
+                        self.reach(entry, event, &mut sent);
+                    }
+                }
+                sent.seq = event.map(|e| e.seq);
+            }
+            Target::Topic(topic) => {
+                let open = j
+                    .topics
+                    .get(topic)
+                    .is_some_and(|h| h.subscribers > 0 && h.end.is_none());
+                if open {
+                    let event = j.stamp(frame.clone(), now);
+                    if let Some(history) = j.topics.get_mut(topic) {
+                        history
+                            .log
+                            .push(Arc::clone(&event), self.config.history_limits());
+                    }
+                    self.reach_topic(topic, &event, now, &mut sent, false);
+                    sent.seq = Some(event.seq);
+                }
+            }
+            Target::All => {
+                let anyone = self.session_count.load(Ordering::Relaxed)
+                    + self.away.load(Ordering::Relaxed)
+                    > 0;
+                if anyone {
+                    let event = j.stamp(frame.clone(), now);
+                    j.broadcast
+                        .push(Arc::clone(&event), self.config.history_limits());
+                    for shard in &*self.shards {
+                        let sh = read(shard);
+                        for entry in sh.sessions.values() {
+                            if entry.scope().is_none() && !entry.expired(now, window) {
+                                self.reach(entry, &event, &mut sent);
+                            }
+                        }
+                    }
+                    sent.seq = Some(event.seq);
+                }
+            }
+        }
+        self.sweep_some(j, now);
+        sent
+    }
+
+    /// Hands `event` to the live connections of `entry`, or counts the
+    /// session as queued if it has none.
+    fn reach(&self, entry: &SessionEntry, event: &Arc<Stored>, sent: &mut Delivery) {
+        if entry.is_away() {
+            sent.queued += 1;
+        } else {
+            sent.live += entry.conns().filter(|c| self.deliver(c, event)).count();
+        }
+    }
+
+    /// [`reach`](Self::reach) for every session subscribed to `topic`. With
+    /// `ending`, the streams scoped to the topic get the event past their
+    /// queue bounds (like `close_with`'s last event), then end.
+    fn reach_topic(
+        &self,
+        topic: &str,
+        event: &Arc<Stored>,
+        now: Instant,
+        sent: &mut Delivery,
+        ending: bool,
+    ) {
+        let window = self.config.resume_window;
+        for shard in &*self.shards {
+            let sh = read(shard);
+            let Some(sessions) = sh.topics.get(topic) else {
+                continue;
+            };
+            for session in sessions {
+                let Some(entry) = sh
+                    .sessions
+                    .get(self.slot(session))
+                    .filter(|e| !e.expired(now, window))
+                else {
+                    continue;
+                };
+                if ending && !entry.is_away() && entry.scope().is_some_and(|t| &**t == topic) {
+                    for conn in entry.conns() {
+                        if conn.sender.push_seq_forced(event).is_ok() {
+                            sent.live += 1;
+                        }
+                        conn.sender.finish_stream();
+                    }
+                } else {
+                    self.reach(entry, event, sent);
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, conn: &Conn, event: &Arc<Stored>) -> bool {
+        match conn.sender.push_seq(event) {
+            Ok(()) => true,
+            Err(refused) => {
+                if refused == Refused::Full && conn.sender.mark_kicked() {
+                    conn.sender.disconnect();
+                    self.slow_disconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                // `Closed`: the connection is on its way out; its body's drop
+                // removes it from the hub. Its session keeps the event.
+                false
+            }
+        }
+    }
+
+    fn end_topic(&self, topic: &str, frame: Bytes) -> Delivery {
+        let now = now();
+        let mut journal = self.journal();
+        let j = &mut *journal;
+        let mut sent = Delivery::default();
+        if j.end_of(topic).is_some() {
+            return sent;
+        }
+        let event = j.stamp(frame, now);
+        let topic = Topic::from(topic);
+        j.end(
+            &topic,
+            Arc::clone(&event),
+            now + self.config.ended_topic_ttl,
+            self.config.history_limits(),
+        );
+        self.reach_topic(&topic, &event, now, &mut sent, true);
+        sent.seq = Some(event.seq);
+        self.sweep_some(j, now);
+        sent
+    }
+
+    fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
+        let now = now();
+        let mut journal = self.journal();
+        let j = &mut *journal;
+        let at = self.slot(session);
+        let mut guard = write(&self.shards[at.shard]);
+        let sh = &mut *guard;
+        let Some(entry) = sh
+            .sessions
+            .get_mut(at)
+            .filter(|e| !e.expired(now, self.config.resume_window))
+        else {
+            return false;
+        };
+        if entry.topics().iter().any(|s| &*s.topic == topic) {
+            return true;
+        }
+        let key = match sh.topics.get_key_value(topic) {
+            Some((key, _)) => Arc::clone(key),
+            None => Topic::from(topic),
+        };
+        entry.extra_mut().topics.push(Sub {
+            topic: Arc::clone(&key),
+            since: j.last,
+        });
+        j.subscribed(&key);
+        sh.topics.entry(key).or_default().insert(*session);
+        true
+    }
+
+    fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
+        let now = now();
+        let mut journal = self.journal();
+        let j = &mut *journal;
+        let at = self.slot(session);
+        let mut guard = write(&self.shards[at.shard]);
+        let sh = &mut *guard;
+        let Some(entry) = sh.sessions.get_mut(at) else {
+            return false;
+        };
+        let Some(pos) = entry.topics().iter().position(|s| &*s.topic == topic) else {
+            return false;
+        };
+        let start = entry.start;
+        let extra = entry.extra_mut();
+        let sub = extra.topics.swap_remove(pos);
+        if extra.scope.as_deref() == Some(topic) {
+            extra.scope = None;
+        }
+        // The topic's events the tab may not have received yet stay
+        // replayable: they move into the session's mailbox.
+        if let Some(history) = j.topics.get(topic) {
+            let after = sub.since.max(start);
+            let pending: Vec<_> = history.log.after(after).cloned().collect();
+            if !history.log.complete_after(after) {
+                extra.mailbox.mark_dropped(history.log.dropped_to());
+            }
+            extra
+                .mailbox
+                .merge(pending, self.config.mailbox_limits(), now);
+        }
+        entry.tidy();
+        unindex_topic(&mut sh.topics, topic, session);
+        j.unsubscribed(topic);
+        true
+    }
+
     fn leave(&self, session: &SessionId, id: ConnectionId) {
         let at = self.slot(session);
         let mut guard = write(&self.shards[at.shard]);
         let sh = &mut *guard;
         let Some(entry) = sh.sessions.get_mut(at) else {
-            return; // taken by drop_session / close_session already
+            return; // freed or closed already
         };
         let Some(last) = entry.remove(id) else {
-            return; // a connection of an earlier session under the same ID
+            return; // a connection taken by drop_session, or of an earlier session
         };
+        self.connections.fetch_sub(1, Ordering::Relaxed);
         if last {
-            // The entry still holds the leaving connection as `first`, so
-            // `remove_session` counts it out.
-            self.remove_session(sh, at);
-        } else {
-            self.connections.fetch_sub(1, Ordering::Relaxed);
+            Self::went_away(sh, at, &self.away, &self.session_count);
         }
+    }
+
+    /// Marks the session at `at` (which just lost its last connection) away.
+    fn went_away(sh: &mut Shard, at: Slot<'_>, away: &AtomicUsize, live: &AtomicUsize) {
+        let since = now();
+        if let Some(entry) = sh.sessions.get_mut(at) {
+            entry.extra_mut().away_since = Some(since);
+            sh.away.push_back((*at.session, since));
+            sh.away_count += 1;
+            away.fetch_add(1, Ordering::Relaxed);
+            live.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes every live connection of `session` out (it is then away).
+    fn take_conns(&self, session: &SessionId) -> Vec<Conn> {
+        let at = self.slot(session);
+        let mut guard = write(&self.shards[at.shard]);
+        let sh = &mut *guard;
+        let Some(entry) = sh.sessions.get_mut(at) else {
+            return Vec::new();
+        };
+        let conns = entry.take_conns();
+        if !conns.is_empty() {
+            self.connections.fetch_sub(conns.len(), Ordering::Relaxed);
+            Self::went_away(sh, at, &self.away, &self.session_count);
+        }
+        conns
+    }
+
+    /// Removes a session and everything of it; returns its live connections.
+    fn forget_session(&self, session: &SessionId) -> Vec<Conn> {
+        let mut journal = self.journal();
+        let at = self.slot(session);
+        let mut guard = write(&self.shards[at.shard]);
+        self.remove_entry(&mut journal, &mut guard, at)
+            .map(|mut e| e.take_conns())
+            .unwrap_or_default()
     }
 
     /// Removes a session and its index entries from its shard; remembers its
     /// owner; shrinks what became too sparse.
-    fn remove_session(&self, sh: &mut Shard, at: Slot<'_>) -> Option<SessionEntry> {
+    fn remove_entry(&self, j: &mut Journal, sh: &mut Shard, at: Slot<'_>) -> Option<SessionEntry> {
         let session = at.session;
         let entry = sh.sessions.remove(at)?;
-        self.session_count.fetch_sub(1, Ordering::Relaxed);
-        self.connections.fetch_sub(entry.len(), Ordering::Relaxed);
-        for topic in entry.topics() {
-            unindex_topic(&mut sh.topics, topic, session);
+        if entry.is_away() {
+            sh.away_count -= 1;
+            self.away.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.session_count.fetch_sub(1, Ordering::Relaxed);
+            self.connections.fetch_sub(entry.len(), Ordering::Relaxed);
+        }
+        for sub in entry.topics() {
+            unindex_topic(&mut sh.topics, &sub.topic, session);
+            j.unsubscribed(&sub.topic);
         }
         if let Some(user) = entry.user() {
-            if let Some(list) = sh.users.get_mut(user) {
-                list.retain(|s| s != session);
-                if list.is_empty() {
-                    sh.users.remove(user);
-                    shrink(&mut sh.users);
+            if entry.scope().is_none() {
+                if let Some(list) = sh.users.get_mut(user) {
+                    list.retain(|s| s != session);
+                    if list.is_empty() {
+                        sh.users.remove(user);
+                        shrink(&mut sh.users);
+                    }
                 }
             }
             self.remember_owner(sh, *session, user.clone());
         }
         Some(entry)
+    }
+
+    /// Frees the sessions of `sh` whose window passed (and the oldest away
+    /// ones beyond the cap), at most `budget` of them.
+    fn sweep(&self, j: &mut Journal, sh: &mut Shard, now: Instant, budget: usize) {
+        let window = self.config.resume_window;
+        let cap = self.config.max_away_sessions.div_ceil(SHARDS);
+        let mut freed = 0;
+        while freed < budget {
+            let Some(&(session, since)) = sh.away.front() else {
+                break;
+            };
+            let due = now.saturating_duration_since(since) >= window;
+            if !due && sh.away_count <= cap {
+                break;
+            }
+            sh.away.pop_front();
+            let at = self.slot(&session);
+            // Stale entries (the session came back, or left again later) are
+            // skipped.
+            let current = sh
+                .sessions
+                .get(at)
+                .is_some_and(|e| e.away_since() == Some(since));
+            if current {
+                self.remove_entry(j, sh, at);
+                self.expired.fetch_add(1, Ordering::Relaxed);
+                freed += 1;
+            }
+        }
+        if sh.away.len() > 2 * sh.away_count + MIN_SHRINK_CAPACITY {
+            let sessions = &sh.sessions;
+            let hasher = &self.hasher;
+            sh.away.retain(|(s, t)| {
+                let at = Slot {
+                    shard: 0,
+                    hash: hasher.hash_one(s),
+                    session: s,
+                };
+                sessions.get(at).is_some_and(|e| e.away_since() == Some(*t))
+            });
+        }
+        shrink_deque(&mut sh.away);
+    }
+
+    /// A send's share of the expiry work: one shard, round robin, if its
+    /// lock is free.
+    fn sweep_some(&self, j: &mut Journal, now: Instant) {
+        let k = self.sweep_next.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        let shard = &self.shards[k];
+        let due = read(shard).away.front().is_some_and(|&(_, since)| {
+            now.saturating_duration_since(since) >= self.config.resume_window
+        });
+        if due {
+            if let Ok(mut sh) = shard.try_write() {
+                self.sweep(j, &mut sh, now, SWEEP_BUDGET);
+            }
+        }
+        j.forget_ends(now, self.config.ended_topic_capacity, 2);
     }
 
     fn remember_owner(&self, sh: &mut Shard, session: SessionId, user: UserKey) {
@@ -1297,7 +2258,7 @@ impl Inner {
         if ttl.is_zero() || cap == 0 {
             return;
         }
-        let now = Instant::now();
+        let now = now();
         let until = now + ttl;
         // Forget expired owners, and the oldest ones beyond the capacity.
         while let Some(&(s, t)) = sh.owner_order.front() {
@@ -1320,11 +2281,7 @@ impl Inner {
                 .retain(|(s, t)| owners.get(s).is_some_and(|(_, u)| u == t));
         }
         shrink(&mut sh.owners);
-        if sh.owner_order.capacity() > MIN_SHRINK_CAPACITY
-            && sh.owner_order.len() * SHRINK_RATIO < sh.owner_order.capacity()
-        {
-            sh.owner_order.shrink_to(sh.owner_order.len() * 2);
-        }
+        shrink_deque(&mut sh.owner_order);
     }
 }
 
@@ -1346,9 +2303,15 @@ mod tests {
         }
     }
 
-    /// Two live sessions whose hashes collide (forced here; with keyed
-    /// 64-bit hashes this practically never happens) are both found, and
-    /// removing either leaves the other reachable.
+    fn entry(id: &SessionId, sender: Sender) -> SessionEntry {
+        let mut e = SessionEntry::new(*id, 0, None, None);
+        e.add(Conn { sender });
+        e
+    }
+
+    /// Two sessions whose hashes collide (forced here; with keyed 64-bit
+    /// hashes this practically never happens) are both found, and removing
+    /// either leaves the other reachable.
     #[tokio::test]
     async fn colliding_hashes_are_told_apart() {
         let (a, b) = (
@@ -1363,20 +2326,21 @@ mod tests {
         let mut map = SessionMap::default();
         let (sa, sb) = (sender("a").await, sender("b").await);
         let (ida, idb) = (sa.connection_id(), sb.connection_id());
-        map.insert_new(at(&a), SessionEntry::new(None, Conn { sender: sa }));
+        map.insert_new(at(&a), entry(&a, sa));
         assert!(map.get(at(&b)).is_none());
-        map.insert_new(at(&b), SessionEntry::new(None, Conn { sender: sb }));
+        map.insert_new(at(&b), entry(&b, sb));
         assert_eq!(map.overflow.len(), 1);
-        assert_eq!(map.get(at(&a)).unwrap().first.id(), ida);
-        assert_eq!(map.get_mut(at(&b)).unwrap().first.id(), idb);
+        let first = |e: &SessionEntry| e.first.as_ref().unwrap().id();
+        assert_eq!(first(map.get(at(&a)).unwrap()), ida);
+        assert_eq!(first(map.get_mut(at(&b)).unwrap()), idb);
         assert_eq!(map.values().count(), 2);
 
         // Remove the one in the main map: the other is still found.
-        assert_eq!(map.remove(at(&a)).unwrap().first.id(), ida);
+        assert_eq!(first(&map.remove(at(&a)).unwrap()), ida);
         assert!(map.get(at(&a)).is_none());
-        assert_eq!(map.get(at(&b)).unwrap().first.id(), idb);
+        assert_eq!(first(map.get(at(&b)).unwrap()), idb);
         assert!(map.remove(at(&a)).is_none());
-        assert_eq!(map.remove(at(&b)).unwrap().first.id(), idb);
+        assert_eq!(first(&map.remove(at(&b)).unwrap()), idb);
         assert_eq!(map.values().count(), 0);
     }
 }

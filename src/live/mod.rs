@@ -68,6 +68,8 @@
 
 mod body;
 mod hub;
+mod journal;
+mod resume;
 mod sender;
 mod shared;
 
@@ -81,6 +83,7 @@ use http::{request::Parts, Request, Response, StatusCode};
 
 pub use body::SseBody;
 pub use hub::{Hub, HubConfig, HubStats, UserKey};
+pub use resume::{Delivery, GapReason, Resume};
 pub use sender::{SendError, SendErrorKind, Sender};
 pub use shared::ConnectionId;
 
@@ -89,7 +92,7 @@ use crate::session::{
     ClosedIds, DynClosedIds, Handshake, HandshakeConfig, IdSource, MemoryClosedIds, SessionId,
     SharedClosedIds,
 };
-use shared::{OnBodyDrop, Shared};
+use shared::{OnBodyDrop, Opening, Shared};
 
 /// Settings for [`Sessions`]: the handshake, the stream's first frame,
 /// keep-alive, queue bounds and the closed-ID store.
@@ -348,6 +351,11 @@ impl Sessions {
         }
     }
 
+    /// The handshake settings (for the hub).
+    pub(crate) fn handshake_config(&self) -> &HandshakeConfig {
+        &self.config.handshake
+    }
+
     /// Whether the session was closed (its ID is in the closed-ID store).
     ///
     /// ```
@@ -381,14 +389,26 @@ impl Sessions {
 
     /// Opens a connection for a vetted handshake, without the closed check.
     pub(crate) fn open(&self, handshake: Handshake) -> Connection {
+        self.open_at(handshake, Opening::Session, Resume::Untracked)
+    }
+
+    /// [`open`](Self::open) with the first frame and the resume outcome a
+    /// hub decided.
+    pub(crate) fn open_at(
+        &self,
+        handshake: Handshake,
+        opening: Opening,
+        resume: Resume,
+    ) -> Connection {
         let session = *handshake.session_id();
-        let shared = Arc::new(Shared::new(session, Arc::clone(&self.config)));
+        let shared = Arc::new(Shared::new(session, Arc::clone(&self.config), opening));
         let sender = Sender::new(Arc::clone(&shared));
         let body = SseBody::new(shared);
         Connection {
             handshake,
             sender,
             body,
+            resume,
         }
     }
 }
@@ -408,34 +428,60 @@ impl fmt::Debug for Sessions {
     }
 }
 
-/// `retry: <ms>\nid: <session id>\n\n`: no data, so the browser sets its
-/// `lastEventId` without firing an event. A session ID is 1-64 characters of
-/// `A-Za-z0-9_-`, so it is always a valid `id:` value.
-fn first_frame(retry: Option<RetryDelay>, session: &SessionId) -> Bytes {
-    let id = session.as_str();
-    let mut buf = BytesMut::with_capacity(first_frame_len(retry, session));
+/// The first frame of a stream: `retry: <ms>` (if configured), then
+///
+/// - outside a hub, `id: <session id>`;
+/// - from a hub, `id: <session id>.<cursor>`, the position the stream
+///   continues from;
+/// - from a hub that cannot replay what the tab missed, the same `id:` in a
+///   `resync` event (see [`GapReason`]).
+///
+/// Without data the frame fires no event but still sets the browser's
+/// `lastEventId`. A session ID is 1-64 characters of `A-Za-z0-9_-`, so it
+/// is always a valid `id:` value.
+fn first_frame(retry: Option<RetryDelay>, session: &SessionId, opening: Opening) -> Bytes {
+    let mut buf = BytesMut::with_capacity(first_frame_len(retry, session, opening));
     if let Some(retry) = retry {
         buf.put_slice(b"retry: ");
         buf.put_slice(retry.as_millis().to_string().as_bytes());
         buf.put_u8(b'\n');
     }
-    buf.put_slice(b"id: ");
-    buf.put_slice(id.as_bytes());
-    buf.put_slice(b"\n\n");
+    match opening {
+        Opening::Session => {
+            buf.put_slice(b"id: ");
+            buf.put_slice(session.as_bytes());
+            buf.put_u8(b'\n');
+        }
+        Opening::At(cursor) => shared::put_id_line(&mut buf, session, cursor),
+        Opening::Gap(cursor, reason) => {
+            shared::put_id_line(&mut buf, session, cursor);
+            buf.put_slice(b"event: ");
+            buf.put_slice(GapReason::RESYNC.as_bytes());
+            buf.put_slice(b"\ndata: ");
+            buf.put_slice(reason.data().as_bytes());
+            buf.put_u8(b'\n');
+        }
+    }
+    buf.put_u8(b'\n');
     buf.freeze()
 }
 
 /// The exact length of [`first_frame`], without building it.
-fn first_frame_len(retry: Option<RetryDelay>, session: &SessionId) -> usize {
+fn first_frame_len(retry: Option<RetryDelay>, session: &SessionId, opening: Opening) -> usize {
     let retry = retry.map_or(0, |r| {
-        // Decimal digits of the delay (0 has one).
-        let digits = r
-            .as_millis()
-            .checked_ilog10()
-            .map_or(1, |log| log as usize + 1);
-        "retry: \n".len() + digits
+        "retry: \n".len() + shared::decimal_len(r.as_millis())
     });
-    retry + "id: \n\n".len() + session.as_str().len()
+    let id = match opening {
+        Opening::Session => "id: \n".len() + session.as_str().len(),
+        Opening::At(cursor) => shared::id_line_len(session, cursor),
+        Opening::Gap(cursor, reason) => {
+            shared::id_line_len(session, cursor)
+                + "event: \ndata: \n".len()
+                + GapReason::RESYNC.len()
+                + reason.data().len()
+        }
+    };
+    retry + id + 1
 }
 
 /// The outcome of [`Sessions::accept`].
@@ -524,6 +570,7 @@ pub struct Connection {
     handshake: Handshake,
     sender: Sender,
     body: SseBody,
+    resume: Resume,
 }
 
 impl Connection {
@@ -556,6 +603,52 @@ impl Connection {
     #[must_use]
     pub fn session_id(&self) -> &SessionId {
         self.handshake.session_id()
+    }
+
+    /// How this connection continues its session: a new session, recovered
+    /// with every missed event replayed, or a gap (see [`Resume`]). Always
+    /// [`Resume::Untracked`] for a connection opened by [`Sessions`] alone.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use sse_session::live::{Accepted, Hub, Resume};
+    /// use sse_session::Event;
+    ///
+    /// let hub = Hub::default();
+    /// let req = |q: &str| http::Request::get(format!("/events{q}")).body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = hub.accept(&req("?id=tab-1"), None).await else { unreachable!() };
+    /// let (id, cursor) = (*conn.session_id(), conn.cursor().unwrap());
+    /// drop(conn); // the connection drops; the session waits for the tab
+    /// hub.send_to_session(&id, &Event::new("missed"));
+    ///
+    /// // The tab comes back with the cursor its first frame gave it.
+    /// let Accepted::Open(back) = hub.accept(&req(&format!("?id=tab-1.{cursor}")), None).await
+    /// else { unreachable!() };
+    /// assert_eq!(back.resume(), Resume::Recovered { replayed: 1 });
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn resume(&self) -> Resume {
+        self.resume
+    }
+
+    /// The position the stream starts from, which its first frame sends as
+    /// `id: <session>.<cursor>`: the presented cursor for a recovered
+    /// session, the hub's newest position otherwise. `None` outside a hub.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # use sse_session::live::{Accepted, Hub, Sessions};
+    /// # let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+    /// let Accepted::Open(conn) = Hub::default().accept(&parts, None).await else { unreachable!() };
+    /// assert!(conn.cursor().is_some());
+    /// let Accepted::Open(conn) = Sessions::default().accept(&parts).await else { unreachable!() };
+    /// assert_eq!(conn.cursor(), None);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cursor(&self) -> Option<u64> {
+        self.sender.cursor()
     }
 
     /// This connection's process-unique ID.
@@ -649,6 +742,7 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("handshake", &self.handshake)
             .field("connection_id", &self.connection_id())
+            .field("resume", &self.resume)
             .finish_non_exhaustive()
     }
 }
@@ -673,24 +767,56 @@ pub fn stream_headers(headers: &mut http::HeaderMap) {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_frame, first_frame_len};
+    use super::{first_frame, first_frame_len, GapReason, Opening};
     use crate::field::RetryDelay;
+    use crate::parse::{parse_all, Frame};
     use crate::session::SessionId;
 
     #[test]
     fn first_frame_len_is_the_built_length() {
         let session = SessionId::try_from("tab-1").unwrap();
-        for ms in [0, 9, 10, 99, 100, 3000, 1_000_000, u64::MAX] {
-            let retry = Some(RetryDelay::from_millis(ms));
+        let openings = [
+            Opening::Session,
+            Opening::At(0),
+            Opening::At(u64::MAX),
+            Opening::Gap(4_294_967_296, GapReason::Expired),
+            Opening::Gap(9, GapReason::NoCursor),
+        ];
+        for opening in openings {
+            for ms in [0, 9, 10, 99, 100, 3000, 1_000_000, u64::MAX] {
+                let retry = Some(RetryDelay::from_millis(ms));
+                assert_eq!(
+                    first_frame_len(retry, &session, opening),
+                    first_frame(retry, &session, opening).len(),
+                    "{ms} ms, {opening:?}"
+                );
+            }
             assert_eq!(
-                first_frame_len(retry, &session),
-                first_frame(retry, &session).len(),
-                "{ms} ms"
+                first_frame_len(None, &session, opening),
+                first_frame(None, &session, opening).len()
             );
         }
+    }
+
+    #[test]
+    fn first_frames_set_the_cursor_and_a_gap_fires_resync() {
+        let session = SessionId::try_from("tab-1").unwrap();
+        let retry = Some(RetryDelay::from_millis(1000));
         assert_eq!(
-            first_frame_len(None, &session),
-            first_frame(None, &session).len()
+            &first_frame(retry, &session, Opening::At(42))[..],
+            b"retry: 1000\nid: tab-1.42\n\n"
         );
+        assert_eq!(
+            &first_frame(None, &session, Opening::Session)[..],
+            b"id: tab-1\n\n"
+        );
+        let gap = first_frame(None, &session, Opening::Gap(7, GapReason::Trimmed));
+        let frames = parse_all(&gap).unwrap();
+        let [Frame::Event(e)] = &frames[..] else {
+            panic!("one event: {frames:?}")
+        };
+        assert_eq!(e.event_type(), "resync");
+        assert_eq!(e.last_event_id(), "tab-1.7");
+        assert_eq!(e.data(), r#"{"reason":"trimmed","lost":null}"#);
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::shared::{ConnectionId, Refused, Shared};
+use super::journal::Stored;
+use super::shared::{ConnectionId, Opening, Refused, Shared};
 use crate::event::Event;
 use crate::session::{DynClosedIds, SessionId};
 
@@ -150,24 +151,41 @@ impl Sender {
             .map_err(|refused| self.error(refused.into(), frame))
     }
 
-    /// For the hub: queues a frame shared by many connections, cloning it
-    /// (a reference-count bump) only if it is queued.
-    pub(crate) fn push_shared(&self, frame: &Bytes) -> Result<(), Refused> {
-        // No early `is_ended()` check: the lock in `push` sees the end as
-        // well, and skipping it saves a cache line per connection.
-        if frame.is_empty() {
-            return if self.shared.is_ended() {
-                Err(Refused::Closed)
-            } else {
-                Ok(())
-            };
-        }
-        self.shared.push(frame, false)
-    }
-
     #[cfg(test)]
     pub(crate) fn has_queue_buffer(&self) -> bool {
         self.shared.has_queue_buffer()
+    }
+
+    /// For the hub: queues a numbered event (it goes out behind this
+    /// connection's `id: <session>.<seq>` line).
+    pub(crate) fn push_seq(&self, event: &Arc<Stored>) -> Result<(), Refused> {
+        self.shared.push_seq(event, false)
+    }
+
+    /// For the hub: queues a numbered event past the queue bounds (a job
+    /// channel's final event).
+    pub(crate) fn push_seq_forced(&self, event: &Arc<Stored>) -> Result<(), Refused> {
+        self.shared.push_seq(event, true)
+    }
+
+    /// For the hub: ends the stream after what is queued (the session stays
+    /// as it is).
+    pub(crate) fn finish_stream(&self) {
+        self.shared.finish(true);
+    }
+
+    /// For the hub: replays `events` first; with `end`, ends the stream
+    /// after them.
+    pub(crate) fn start_with(&self, events: Vec<Arc<Stored>>, end: bool) {
+        self.shared.start_with(events, end);
+    }
+
+    /// The stream's starting position (see [`Connection::cursor`](super::Connection::cursor)).
+    pub(crate) fn cursor(&self) -> Option<u64> {
+        match self.shared.opening {
+            Opening::Session => None,
+            Opening::At(c) | Opening::Gap(c, _) => Some(c),
+        }
     }
 
     /// For the hub: marks this connection as disconnected for being slow;

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::Notify;
 
+use super::journal::Stored;
 use super::SessionConfig;
 use crate::session::SessionId;
 
@@ -80,6 +81,58 @@ impl fmt::Display for ConnectionId {
 /// chunk is never split by the layers below for being too large.
 pub(crate) const COALESCE_MAX: usize = 16 * 1024;
 
+/// A sequenced frame larger than this goes out as two chunks (its `id:`
+/// line, then the shared frame uncopied) rather than copied behind its line.
+const COPY_MAX: usize = 1024;
+
+/// One queued frame: sent as it is, or a hub event that goes out behind the
+/// connection's own `id: <session>.<seq>` line.
+#[derive(Clone, Debug)]
+pub(crate) enum Item {
+    Plain(Bytes),
+    Seq(Arc<Stored>),
+}
+
+impl Item {
+    /// The shared frame's length (what the byte bound counts).
+    fn len(&self) -> usize {
+        match self {
+            Item::Plain(b) => b.len(),
+            Item::Seq(s) => s.frame.len(),
+        }
+    }
+}
+
+/// The length of `id: <session>.<seq>\n`.
+pub(crate) fn id_line_len(session: &SessionId, seq: u64) -> usize {
+    "id: .\n".len() + session.as_str().len() + decimal_len(seq)
+}
+
+/// Decimal digits of `n` (0 has one).
+pub(crate) fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+/// Writes `id: <session>.<seq>\n`.
+pub(crate) fn put_id_line(buf: &mut BytesMut, session: &SessionId, seq: u64) {
+    buf.put_slice(b"id: ");
+    buf.put_slice(session.as_bytes());
+    buf.put_u8(b'.');
+    let mut digits = [0u8; 20];
+    let mut n = seq;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.put_slice(&digits[i..]);
+    buf.put_u8(b'\n');
+}
+
 /// Why a frame was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -113,7 +166,20 @@ pub(crate) struct Shared {
     ended: AtomicBool,
     /// The hub disconnected this connection as a slow consumer (counted once).
     pub(crate) kicked: AtomicBool,
+    /// What the first frame says.
+    pub(crate) opening: Opening,
     pub(crate) session: SessionId,
+}
+
+/// What a stream's first frame says (see [`first_frame`](super::first_frame)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// `id: <session>`: a connection outside a hub, which numbers nothing.
+    Session,
+    /// `id: <session>.<cursor>`.
+    At(u64),
+    /// A `resync` event with `id: <session>.<cursor>`: events were missed.
+    Gap(u64, super::resume::GapReason),
 }
 
 #[derive(Default)]
@@ -123,12 +189,16 @@ struct State {
     /// idle connection holds no queue allocation, even after traffic.
     /// Invariant: `slot` is older than everything in `queue`, and is
     /// `Some` whenever `queue` is not empty.
-    slot: Option<Bytes>,
+    slot: Option<Item>,
     /// The frames after `slot`, boxed: most connections never have two
     /// frames waiting, and an empty `VecDeque` inline would cost 32 bytes.
     /// Allocated at the first burst, freed by `trim` when the stream idles.
     #[allow(clippy::box_collection)] // the point: 8 bytes inline instead of 32
-    queue: Option<Box<VecDeque<Bytes>>>,
+    queue: Option<Box<VecDeque<Item>>>,
+    /// Events to replay before anything queued (a resumed session), given
+    /// when the connection opened; not subject to the queue bounds.
+    #[allow(clippy::box_collection)]
+    replay: Option<Box<VecDeque<Arc<Stored>>>>,
     queued_bytes: usize,
     /// No more frames accepted; the body ends once the queue is drained.
     end: bool,
@@ -146,6 +216,7 @@ impl State {
     fn clear(&mut self) {
         self.slot = None;
         self.queue = None;
+        self.replay = None;
         self.queued_bytes = 0;
     }
 
@@ -161,7 +232,7 @@ impl State {
 }
 
 impl Shared {
-    pub(crate) fn new(session: SessionId, config: Arc<SessionConfig>) -> Self {
+    pub(crate) fn new(session: SessionId, config: Arc<SessionConfig>, opening: Opening) -> Self {
         Self {
             state: Mutex::new(State::default()),
             config,
@@ -170,7 +241,22 @@ impl Shared {
             closed_notify: Notify::new(),
             ended: AtomicBool::new(false),
             kicked: AtomicBool::new(false),
+            opening,
             session,
+        }
+    }
+
+    /// Gives a new connection the events to replay before anything queued;
+    /// with `end`, the stream ends after them (a job channel that ended).
+    pub(crate) fn start_with(&self, replay: Vec<Arc<Stored>>, end: bool) {
+        let mut st = self.lock();
+        if !replay.is_empty() {
+            st.replay = Some(Box::new(replay.into()));
+        }
+        if end {
+            st.end = true;
+            drop(st);
+            self.mark_ended();
         }
     }
 
@@ -188,27 +274,40 @@ impl Shared {
     /// last event of `close_with`, which must not be lost to a full queue).
     /// A frame is always accepted into an empty queue, whatever its size, so
     /// one event larger than the byte bound can still be delivered.
-    ///
-    /// The frame is cloned (a reference-count bump) only if it is queued, so
-    /// a broadcast touches each shared frame's count once per connection.
     pub(crate) fn push(&self, frame: &Bytes, force: bool) -> Result<(), Refused> {
+        self.push_item(frame.len(), || Item::Plain(frame.clone()), force)
+    }
+
+    /// Queues a hub event (it goes out behind this connection's `id:` line).
+    pub(crate) fn push_seq(&self, event: &Arc<Stored>, force: bool) -> Result<(), Refused> {
+        self.push_item(event.frame.len(), || Item::Seq(Arc::clone(event)), force)
+    }
+
+    /// The item is made (a reference-count bump) only if it is queued, so a
+    /// broadcast touches each shared frame's count once per connection.
+    fn push_item(
+        &self,
+        len: usize,
+        item: impl FnOnce() -> Item,
+        force: bool,
+    ) -> Result<(), Refused> {
         let waker = {
             let mut st = self.lock();
             if st.end {
                 return Err(Refused::Closed);
             }
             if st.slot.is_none() {
-                st.slot = Some(frame.clone());
+                st.slot = Some(item());
             } else {
                 if !force
                     && (st.len() >= self.config.queue_frames
-                        || st.queued_bytes.saturating_add(frame.len()) > self.config.queue_bytes)
+                        || st.queued_bytes.saturating_add(len) > self.config.queue_bytes)
                 {
                     return Err(Refused::Full);
                 }
-                st.queue.get_or_insert_default().push_back(frame.clone());
+                st.queue.get_or_insert_default().push_back(item());
             }
-            st.queued_bytes += frame.len();
+            st.queued_bytes += len;
             st.wake()
         };
         // Woken outside the lock: the body's task may run at once on another
@@ -255,13 +354,21 @@ impl Shared {
         self.mark_ended();
     }
 
-    /// The body's side: the next queued frame (or several small ones as one
-    /// chunk), `None` at the end, or `Pending` with the waker stored. With
-    /// `Pending`, also whether the stored waker was already this one (so a
-    /// timer polled with it at the last `Pending` still holds it).
+    /// The body's side: the next chunk (replayed events first, then queued
+    /// frames; several small ones as one chunk), `None` at the end, or
+    /// `Pending` with the waker stored. With `Pending`, also whether the
+    /// stored waker was already this one (so a timer polled with it at the
+    /// last `Pending` still holds it).
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Result<Option<Bytes>, bool> {
         let mut st = self.lock();
-        let Some(frame) = st.slot.take() else {
+        if let Some(replay) = st.replay.as_deref_mut() {
+            let chunk = replay_chunk(replay, &self.session);
+            if replay.is_empty() {
+                st.replay = None;
+            }
+            return Ok(Some(chunk));
+        }
+        let Some(first) = st.slot.take() else {
             if st.end {
                 return Ok(None);
             }
@@ -275,42 +382,73 @@ impl Shared {
             };
             return Err(same);
         };
-        st.queued_bytes -= frame.len();
-        // More frames waiting: hand them out as one chunk of at most
-        // `COALESCE_MAX` bytes. A lone frame (the usual case, and every
-        // broadcast frame on a client that keeps up) goes out as it is,
-        // uncopied.
         let State {
             slot,
             queue,
             queued_bytes,
             ..
         } = &mut *st;
-        let Some(rest) = queue.as_deref_mut() else {
-            return Ok(Some(frame));
-        };
-        let mut len = frame.len();
-        let mut count = 0;
-        for next in rest.iter() {
-            if len + next.len() > COALESCE_MAX {
-                break;
+        *queued_bytes -= first.len();
+        let session = &self.session;
+        // A lone plain frame (every broadcast of a connection outside a hub
+        // that keeps up) goes out as it is, uncopied; so does a large
+        // sequenced one, behind its `id:` line sent first.
+        let rest = queue.as_deref_mut();
+        let waiting = rest.as_ref().is_some_and(|q| !q.is_empty());
+        let out = match first {
+            Item::Plain(frame) if !waiting => frame,
+            Item::Seq(event) if event.frame.len() > COPY_MAX => {
+                let mut line = BytesMut::with_capacity(id_line_len(session, event.seq));
+                put_id_line(&mut line, session, event.seq);
+                // The frame itself goes next, ahead of everything queued.
+                *queued_bytes += event.frame.len();
+                let frame = Item::Plain(event.frame.clone());
+                match rest {
+                    Some(q) => q.push_front(frame),
+                    None => *queue = Some(Box::new(VecDeque::from([frame]))),
+                }
+                *slot = queue.as_deref_mut().and_then(VecDeque::pop_front);
+                return Ok(Some(line.freeze()));
             }
-            len += next.len();
-            count += 1;
-        }
-        let out = if count == 0 {
-            frame
-        } else {
-            let mut chunk = BytesMut::with_capacity(len);
-            chunk.extend_from_slice(&frame);
-            for next in rest.drain(..count) {
-                chunk.extend_from_slice(&next);
+            first => {
+                // Several frames waiting, or a small sequenced one: one
+                // chunk of at most `COALESCE_MAX` bytes.
+                let wire = |item: &Item| match item {
+                    Item::Plain(b) => b.len(),
+                    Item::Seq(e) => id_line_len(session, e.seq) + e.frame.len(),
+                };
+                let mut len = wire(&first);
+                let mut count = 0;
+                if let Some(rest) = rest.as_deref() {
+                    for next in rest.iter() {
+                        let more = wire(next);
+                        if len + more > COALESCE_MAX {
+                            break;
+                        }
+                        len += more;
+                        count += 1;
+                    }
+                }
+                if count == 0 {
+                    if let Item::Plain(frame) = first {
+                        // Alone in its chunk anyway: uncopied.
+                        *slot = queue.as_deref_mut().and_then(VecDeque::pop_front);
+                        return Ok(Some(frame));
+                    }
+                }
+                let mut chunk = BytesMut::with_capacity(len);
+                put_item(&mut chunk, &first, session);
+                if let Some(rest) = queue.as_deref_mut() {
+                    for next in rest.drain(..count) {
+                        *queued_bytes -= next.len();
+                        put_item(&mut chunk, &next, session);
+                    }
+                }
+                chunk.freeze()
             }
-            *queued_bytes -= len - frame.len();
-            chunk.freeze()
         };
         // Keep the invariant: the oldest waiting frame sits in the slot.
-        *slot = rest.pop_front();
+        *slot = queue.as_deref_mut().and_then(VecDeque::pop_front);
         // A drained queue keeps its buffer while the connection is busy (a
         // client that falls behind now and then would otherwise allocate and
         // free it over and over); `trim` frees it once the stream is idle.
@@ -349,6 +487,40 @@ impl Shared {
         }
         notified.await;
     }
+}
+
+/// Writes one item: a plain frame as it is, a sequenced one behind its
+/// `id:` line.
+fn put_item(buf: &mut BytesMut, item: &Item, session: &SessionId) {
+    match item {
+        Item::Plain(frame) => buf.extend_from_slice(frame),
+        Item::Seq(event) => {
+            put_id_line(buf, session, event.seq);
+            buf.extend_from_slice(&event.frame);
+        }
+    }
+}
+
+/// Takes replayed events from the front of `replay` into one chunk of at
+/// most `COALESCE_MAX` bytes (always at least one event).
+fn replay_chunk(replay: &mut VecDeque<Arc<Stored>>, session: &SessionId) -> Bytes {
+    let wire = |e: &Stored| id_line_len(session, e.seq) + e.frame.len();
+    let mut len = 0;
+    let mut count = 0;
+    for event in replay.iter() {
+        let more = wire(event);
+        if count > 0 && len + more > COALESCE_MAX {
+            break;
+        }
+        len += more;
+        count += 1;
+    }
+    let mut chunk = BytesMut::with_capacity(len);
+    for event in replay.drain(..count) {
+        put_id_line(&mut chunk, session, event.seq);
+        chunk.extend_from_slice(&event.frame);
+    }
+    chunk.freeze()
 }
 
 impl fmt::Debug for Shared {
