@@ -710,3 +710,173 @@ mod hub {
         assert!(es.next().await.is_none());
     }
 }
+
+// ---------------------------------------------------------------------------
+// `sse get` (examples/sse.rs), the built binary against the scripted server
+
+#[path = "common/tool.rs"]
+mod tool;
+
+mod sse_get {
+    use super::*;
+    use serde_json::Value;
+
+    /// Runs `sse get` with `args`; its exit code, stdout lines as JSON, stderr.
+    async fn sse_get(args: &[String]) -> (Option<i32>, Vec<Value>, String) {
+        let child = tokio::process::Command::new(tool::tool())
+            .arg("get")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn sse");
+        let out = tokio::time::timeout(BUDGET, child.wait_with_output())
+            .await
+            .expect("sse get ended within the budget")
+            .expect("wait for sse");
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+        let lines = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), lines, stderr)
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Headers, method, body and a starting ID go out; one JSON line per frame
+    /// and per lifecycle change comes out, in order; exit 0 after the 204.
+    #[tokio::test]
+    async fn follows_a_stream_and_exits_0_after_204() {
+        let (addr, log) = scripted(vec![vec![
+            Step::Send(OK),
+            Step::Send(b": hi\nretry: 1\nid: 1\ndata: a\n\ndata: part"),
+        ]])
+        .await;
+        let url = format!("http://{addr}/s");
+        let (code, lines, stderr) = sse_get(&args(&[
+            &url,
+            "-H",
+            "Authorization: Bearer t0k",
+            "--header",
+            "x-two: 2",
+            "-X",
+            "POST",
+            "--data",
+            "{}",
+            "--last-event-id",
+            "start.0",
+        ]))
+        .await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let mut lines = lines;
+        // The delay has jitter: check its bounds, then compare the rest exactly.
+        let delay = lines[4]["delay_ms"].take().as_u64().expect("delay_ms");
+        assert!(
+            (100..=150).contains(&delay),
+            "min delay 100 ms + 50 % jitter: {delay}"
+        );
+        let want: Vec<Value> = [
+            r#"{"kind":"open","attempt":0}"#,
+            r#"{"kind":"comment","text":"hi"}"#,
+            r#"{"kind":"retry","ms":1}"#,
+            r#"{"kind":"event","event":"message","data":"a","id":"1"}"#,
+            r#"{"kind":"reconnecting","attempt":1,"delay_ms":null,"reason":"the stream ended"}"#,
+            r#"{"kind":"stopped","why":"the server answered 204 no content"}"#,
+        ]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+        assert_eq!(lines, want);
+        let seen = seen(&log);
+        assert_eq!(seen.len(), 2);
+        for s in &seen {
+            assert!(s.head.starts_with("POST /s HTTP/1.1\n"), "{}", s.head);
+            assert_eq!(s.header("authorization"), Some("Bearer t0k"));
+            assert_eq!(s.header("x-two"), Some("2"));
+            assert_eq!(s.body, b"{}");
+        }
+        assert_eq!(seen[0].header("last-event-id"), Some("start.0"));
+        assert_eq!(seen[1].header("last-event-id"), Some("1"));
+    }
+
+    /// A fatal error (a content type that is not an event stream) is one JSON
+    /// line with its kind, a message on stderr, and exit status 1.
+    #[tokio::test]
+    async fn fatal_error_exits_1() {
+        let (addr, _log) = scripted(vec![vec![Step::Send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        )]])
+        .await;
+        let (code, lines, stderr) = sse_get(&args(&[&format!("http://{addr}/")])).await;
+        assert_eq!(code, Some(1));
+        let want: Value = serde_json::from_str(
+            r#"{"kind":"error","error":"content_type","message":"the response is \"text/html\", not text/event-stream"}"#,
+        )
+        .unwrap();
+        assert_eq!(lines, [want]);
+        assert!(stderr.contains("not text/event-stream"), "{stderr}");
+    }
+
+    /// The parser limits are flags: an event over `--max-event-len` is a
+    /// `skipped` line and the stream goes on.
+    #[tokio::test]
+    async fn limit_flags_reach_the_parser() {
+        for (flag, message) in [
+            ("--max-event-len", "event data exceeds 8-byte limit"),
+            ("--max-line-len", "line exceeds 8-byte limit"),
+        ] {
+            let (addr, _log) = scripted(vec![vec![
+                Step::Send(OK),
+                Step::Send(b"data: 0123456789abcdef\n\ndata: ok\n\n"),
+            ]])
+            .await;
+            let url = format!("http://{addr}/");
+            let (code, lines, stderr) = sse_get(&args(&[&url, flag, "8"])).await;
+            assert_eq!(code, Some(0), "{stderr}");
+            assert_eq!(lines[1]["kind"], "skipped", "{lines:?}");
+            assert_eq!(lines[1]["error"], message, "{lines:?}");
+            assert_eq!(lines[2]["data"], "ok", "{lines:?}");
+        }
+    }
+
+    /// Help on stdout with exit 0; a bad option or a missing URL is exit 2 with
+    /// the usage on stderr.
+    #[tokio::test]
+    async fn help_and_usage_errors() {
+        let out = std::process::Command::new(tool::tool())
+            .args(["get", "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8(out.stdout).unwrap();
+        for flag in [
+            "--header",
+            "--method",
+            "--data",
+            "--last-event-id",
+            "--max-line-len",
+            "--max-event-len",
+            "exit status",
+        ] {
+            assert!(help.contains(flag), "{flag} in {help}");
+        }
+        for bad in [
+            &["--bogus", "1"][..],
+            &[],
+            &["http://127.0.0.1:1/", "-H", "no colon"],
+            &["http://127.0.0.1:1/", "--max-event-len", "0"],
+            &["http://127.0.0.1:1/", "--idle-timeout", "-1"],
+        ] {
+            let (code, lines, stderr) = sse_get(&args(bad)).await;
+            assert_eq!(code, Some(2), "{bad:?}: {stderr}");
+            assert!(lines.is_empty());
+            assert!(stderr.contains("usage: sse"), "{bad:?}: {stderr}");
+        }
+    }
+}
