@@ -8,7 +8,7 @@
 //! need), gives up after a number of attempts if told to, reconnects a stream
 //! that went silent, and retries 5xx, 408 and 429 (honouring `Retry-After`)
 //! instead of failing on them. Every rule lives in the sans-IO
-//! [`Reconnect`](crate::reconnect::Reconnect) machine (see
+//! [`Reconnect`] machine (see
 //! [`reconnect`](crate::reconnect) for the table); this module only moves
 //! bytes and arms the timer, and the bytes go through the crate's own
 //! [`Parser`](crate::Parser).

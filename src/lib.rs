@@ -17,6 +17,10 @@
 //!   [`Hub`] that reaches live connections by tab, by user and by
 //!   topic, encoding each broadcast once. Thin adapters serve [`hyper`] 1.x
 //!   and [`axum`] 0.8.
+//! - **Client** ([`reconnect`] in the core, [`client`] with feature
+//!   `client`): a sans-IO `EventSource` reconnect machine (204 stops,
+//!   `Last-Event-ID` only when not empty, `retry:` kept, backoff with a floor,
+//!   `Retry-After`, timeouts) and an async client over reqwest that it drives.
 //!
 //! [WHATWG event-stream algorithm]: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 //!
@@ -150,6 +154,7 @@
 //! | `live`   | no      | [`live`]: the SSE body, its sender, [`Sessions`] and the [`Hub`] | `stream` + `tokio` (`sync`, `time`) |
 //! | `hyper`  | no      | [`hyper::respond`] | `live` + `hyper` 1 |
 //! | `axum`   | no      | extractors and `IntoResponse` for axum 0.8 | `live` + `axum-core` 0.5 |
+//! | `client` | no      | `client::EventSource`: an async client driving [`reconnect::Reconnect`] | `reqwest` 0.13 (rustls on *ring*), `rustls-platform-verifier`, `tokio` (`time`), `futures-core`, `http-body` |
 //!
 //! # Unsafe code
 //!
