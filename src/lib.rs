@@ -17,6 +17,10 @@
 //!   [`Hub`] that reaches live connections by tab, by user and by
 //!   topic, encoding each broadcast once. Thin adapters serve [`hyper`] 1.x
 //!   and [`axum`] 0.8.
+//! - **Client** ([`reconnect`] in the core, [`client`] with feature
+//!   `client`): a sans-IO `EventSource` reconnect machine (204 stops,
+//!   `Last-Event-ID` only when not empty, `retry:` kept, backoff with a floor,
+//!   `Retry-After`, timeouts) and an async client over reqwest that it drives.
 //!
 //! [WHATWG event-stream algorithm]: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 //!
@@ -151,6 +155,7 @@
 //! | `hyper`  | no      | [`hyper::respond`] | `live` + `hyper` 1 |
 //! | `axum`   | no      | extractors and `IntoResponse` for axum 0.8 | `live` + `axum-core` 0.5 |
 //! | `redis`  | no      | [`redis`]: closed IDs and sends shared by several processes on one Redis | `live` + `redis` (redis-rs, tokio) |
+//! | `client` | no      | `client::EventSource`: an async client driving [`reconnect::Reconnect`] | `reqwest` 0.13 (rustls on *ring*), `rustls-platform-verifier`, `tokio` (`time`), `futures-core`, `http-body` |
 //!
 //! # Unsafe code
 //!
@@ -172,6 +177,7 @@
 pub mod event;
 pub mod field;
 pub mod parse;
+pub mod reconnect;
 pub mod session;
 mod unchecked;
 
@@ -190,6 +196,9 @@ pub mod axum;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 
 // --- re-exports (each module's owner adds its own lines here) ---
 pub use event::{Event, EventBuilder, KEEP_ALIVE};

@@ -511,3 +511,69 @@ fn over_long_unterminated_line_is_not_buffered() {
     parser.feed(b"\n\ndata: ok\n\n");
     assert_eq!(parser.next_frame(), Ok(Some(ev("ok"))));
 }
+
+/// The default limits take the big events real streams send: a 5 MiB event on
+/// one line (LaunchDarkly's SSE contract tests), a base64 image of several MiB
+/// (LLM image streams), and an event of many lines; one byte over the line
+/// limit is still refused.
+#[test]
+fn default_limits_take_a_5_mib_event_and_still_bound_memory() {
+    let config = ParserConfig::default();
+    assert_eq!(
+        (config.line_limit(), config.event_limit()),
+        (8 << 20, 8 << 20)
+    );
+
+    let big = "x".repeat(5 << 20);
+    let mut wire = format!("id: 1\ndata: {big}\n\n").into_bytes();
+    for chunk in [64 * 1024, 1 << 20, wire.len()] {
+        let mut parser = Parser::new();
+        let mut events = Vec::new();
+        for piece in wire.chunks(chunk) {
+            parser.feed(piece);
+            while let Some(frame) = parser.next_frame().expect("within the default limits") {
+                events.push(frame);
+            }
+        }
+        assert_eq!(events.len(), 1, "chunk {chunk}");
+        let Frame::Event(e) = &events[0] else {
+            panic!("an event")
+        };
+        assert!(
+            e.data().len() == big.len() && e.data() == big,
+            "chunk {chunk}"
+        );
+    }
+
+    // 6 MiB of base64 on one line, then 64 lines of 100 KiB in one event.
+    wire.clear();
+    wire.extend_from_slice(b"event: image\ndata: ");
+    wire.resize(wire.len() + (6 << 20), b'A');
+    wire.extend_from_slice(b"\n\n");
+    for _ in 0..64 {
+        wire.extend_from_slice(b"data: ");
+        wire.resize(wire.len() + 100 * 1024, b'b');
+        wire.push(b'\n');
+    }
+    wire.push(b'\n');
+    let mut parser = Parser::new();
+    parser.feed(&wire);
+    let sizes: Vec<usize> = std::iter::from_fn(|| parser.next_frame().expect("within limits"))
+        .map(|f| match f {
+            Frame::Event(e) => e.data().len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, [6 << 20, 64 * 100 * 1024 + 63]);
+
+    // One byte over the line limit: refused, and the parser goes on.
+    let mut parser = Parser::new();
+    parser.feed(b"data: ");
+    parser.feed(&vec![b'x'; (8 << 20) - 5]);
+    assert_eq!(
+        parser.next_frame().unwrap_err().kind(),
+        ParseErrorKind::LineTooLong
+    );
+    parser.feed(b"\n\ndata: ok\n\n");
+    assert_eq!(parser.next_frame(), Ok(Some(ev("ok"))));
+}

@@ -2,41 +2,11 @@
 //! `encode`, error reporting and exit codes, by running the built example.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-/// The example binary, built (or found up to date) once per test run.
-///
-/// `cargo test` builds examples next to the test binaries
-/// (`target/<profile>/examples/`), but `cargo test --test sse_tool` alone does
-/// not, so build it explicitly; cargo releases its build lock before running
-/// tests, so this does not deadlock.
-fn tool() -> &'static PathBuf {
-    static TOOL: OnceLock<PathBuf> = OnceLock::new();
-    TOOL.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/sse_tool-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test binary lives in target/<profile>/deps");
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "--example", "sse"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example sse failed");
-        let bin = profile_dir
-            .join("examples")
-            .join(format!("sse{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.exists(), "{} not found", bin.display());
-        bin
-    })
-}
+#[path = "common/tool.rs"]
+mod tool;
+use tool::tool;
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(tool())
@@ -145,9 +115,17 @@ fn decode_limit_error_goes_to_stderr_with_nonzero_exit() {
 
 #[test]
 fn decode_default_limit_applies() {
-    // One line over the default 1 MiB line limit.
+    // A 5 MiB event passes the default limits (8 MiB)...
     let mut input = b"data: ".to_vec();
-    input.resize(input.len() + (1 << 20) + 1, b'x');
+    input.resize(input.len() + (5 << 20), b'x');
+    input.extend_from_slice(b"\n\n");
+    let out = run(&["decode"], &input);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(line.starts_with("{\"kind\":\"event\"") && line.len() > 5 << 20);
+    // ... one line over the default 8 MiB line limit does not.
+    let mut input = b"data: ".to_vec();
+    input.resize(input.len() + (8 << 20), b'x');
     input.extend_from_slice(b"\n\n");
     let out = run(&["decode"], &input);
     assert_eq!(out.status.code(), Some(1));

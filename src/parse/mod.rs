@@ -90,17 +90,20 @@ const INLINE_ID_MAX: usize = 128;
 ///
 /// | limit | default | what it bounds |
 /// |---|---|---|
-/// | [`max_line_len`](Self::max_line_len) | 1 MiB | one line (without its line break): the parser buffers a line until its end arrives |
+/// | [`max_line_len`](Self::max_line_len) | 8 MiB | one line (without its line break): the parser buffers a line until its end arrives |
 /// | [`max_event_len`](Self::max_event_len) | 8 MiB | the data of one event: the `data:` values as received, plus one byte per line break between them |
 ///
-/// Why these values: real streams (LLM token deltas, notifications, JSON
-/// patches) send lines of bytes to kilobytes; a whole JSON document on one
-/// `data:` line of a few hundred KiB is still fine, and an event of many such
-/// lines up to 8 MiB too. Anything bigger is almost certainly a broken or
-/// hostile server. Per parser, memory is then at most about one line plus one
-/// event (decoded data can be up to 3 times the received size when every byte
-/// is invalid UTF-8 and becomes U+FFFD), besides the input not yet parsed.
-/// `usize::MAX` switches a limit off.
+/// Why these values: most streams (LLM token deltas, notifications, JSON
+/// patches) send lines of bytes to kilobytes, but real ones also send single
+/// events of several MiB on one `data:` line: LLM image APIs stream base64
+/// images (a 5 MiB image is 6.7 MiB of base64), and LaunchDarkly's SSE contract
+/// tests check that a client takes a 5 MiB event. The line limit is as high
+/// as the event limit because such an event is one line. Anything bigger is
+/// almost certainly a broken or hostile server. Per parser, memory is then
+/// at most about one line plus one event, 16 MiB (decoded data can be up to
+/// 3 times the received size when every byte is invalid UTF-8 and becomes
+/// U+FFFD), besides the input not yet parsed. A client that expects smaller
+/// events can set smaller limits; `usize::MAX` switches a limit off.
 ///
 /// ```
 /// use sse_session::{Parser, ParserConfig};
@@ -122,7 +125,7 @@ pub struct ParserConfig {
 impl Default for ParserConfig {
     fn default() -> Self {
         ParserConfig {
-            max_line_len: 1024 * 1024,
+            max_line_len: 8 * 1024 * 1024,
             max_event_len: 8 * 1024 * 1024,
         }
     }
@@ -130,7 +133,7 @@ impl Default for ParserConfig {
 
 impl ParserConfig {
     /// The longest line accepted, in bytes, not counting the line break
-    /// (default 1 MiB). A longer line is a [`ParseErrorKind::LineTooLong`]
+    /// (default 8 MiB). A longer line is a [`ParseErrorKind::LineTooLong`]
     /// error, raised as soon as more than this many bytes of the line were
     /// fed.
     ///
@@ -166,7 +169,7 @@ impl ParserConfig {
     /// The configured line limit.
     ///
     /// ```
-    /// assert_eq!(sse_session::ParserConfig::default().line_limit(), 1 << 20);
+    /// assert_eq!(sse_session::ParserConfig::default().line_limit(), 8 << 20);
     /// ```
     #[must_use]
     pub fn line_limit(&self) -> usize {
