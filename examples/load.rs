@@ -42,6 +42,16 @@
 //!
 //! `LOAD_SERVER_WRAPPER="heaptrack"` (any command prefix) runs the server child under a
 //! profiler, e.g. to see where its memory per connection goes.
+//!
+//! `--demo PATH` drives a real binary instead of `load server`: the demo as shipped
+//! (`cargo build --release --all-features --example demo`, then `--demo
+//! target/release/examples/demo`). It is started as `PATH 127.0.0.1:0`, its address
+//! read from its first line (`listening on http://ADDR/`), its log drained; the
+//! clients read its `GET /events` (counting `message` events only: the demo's own
+//! `connect` event is not a broadcast), this process `POST`s each broadcast to its
+//! `/broadcast` over one keep-alive connection, and the server's RSS and CPU come
+//! from `/proc/PID/status` and `/proc/PID/stat`. `--connections`, `--rate`,
+//! `--seconds`, `--bytes`, `--client-threads` and `--connect-concurrency` apply.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -127,6 +137,8 @@ struct Opts {
     churn_percent: u32,
     /// `--churn-away MS`: the longest a churning connection stays away.
     churn_away_ms: u64,
+    /// `--demo PATH`: drive that binary (the shipped demo) instead of `load server`.
+    demo: Option<String>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -151,6 +163,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         box_future: false,
         churn_percent: 0,
         churn_away_ms: 1_000,
+        demo: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -174,6 +187,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 other => return Err(format!("unknown server {other:?}")),
             },
             "--box-future" => o.box_future = value()? == "on",
+            "--demo" => o.demo = Some(value()?),
             "--backlog" => o.backlog = num(value()?)?.clamp(1, 65_535) as u32,
             "--nodelay" => o.nodelay = value()? == "on",
             "--max-buf-size" => o.max_buf_size = Some(num(value()?)?.max(8192)),
@@ -258,6 +272,8 @@ fn main() {
     };
     if server {
         run_server(opts);
+    } else if let Some(path) = opts.demo.clone() {
+        run_demo_driver(&opts, &path);
     } else {
         run_driver(opts);
     }
@@ -825,10 +841,12 @@ async fn client(
                 };
                 while let Some(frame) = parser.next_frame().map_err(|e| e.to_string())? {
                     if let Frame::Event(ev) = frame {
-                        if ev.event_type() == "resync" {
-                            r.gaps += 1;
-                        } else {
-                            record(&mut r, ev.data(), received, live_since);
+                        // Broadcasts are `message`s; the demo also sends its own
+                        // `connect` event first, and a gap opens with `resync`.
+                        match ev.event_type() {
+                            "message" => record(&mut r, ev.data(), received, live_since),
+                            "resync" => r.gaps += 1,
+                            _ => {}
                         }
                     }
                 }
@@ -1248,5 +1266,251 @@ fn run_driver(o: Opts) {
         "slow-consumer disconnects {} (hub), lagged events {} (broadcast channel)",
         field(&after, "slow"),
         field(&after, "lagged")
+    );
+}
+
+// ---------------------------------------------------------------- `--demo PATH`
+
+/// A field of `/proc/PID/status` (in KiB for `VmRSS`), 0 if unreadable.
+fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) of process `pid` so far, in milliseconds.
+fn proc_cpu_ms(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = f.get(11)?.parse().ok()?;
+            let stime: u64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) * 10)
+        })
+        .unwrap_or(0)
+}
+
+/// Starts `path 127.0.0.1:0`, reads `listening on http://ADDR/` from its first
+/// lines, and drains the rest of its stdout on a thread (it logs every stream
+/// request; an undrained pipe would stall it).
+fn spawn_demo(path: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(path)
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {path}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    let mut addr = None;
+    for _ in 0..100 {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.trim_end_matches('/').parse().ok());
+        if addr.is_some() {
+            break;
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        panic!("{path} did not print `listening on http://ADDR/`");
+    };
+    std::thread::spawn(move || {
+        let mut sink = Vec::with_capacity(4096);
+        // Bounded by the child's life: read_until returns 0 once it exits.
+        while stdout.read_until(b'\n', &mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    (child, addr)
+}
+
+/// `rate` broadcasts a second for `seconds` to the demo's `POST /broadcast`, each
+/// body `SEQ MICROS xxx..` of `bytes` bytes, over one keep-alive HTTP/1.1
+/// connection; returns how many were answered `200`.
+async fn demo_broadcasts(addr: SocketAddr, rate: u32, seconds: u64, bytes: usize) -> u64 {
+    use http_body_util::BodyExt as _;
+    let Ok(tcp) = TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let _ = tcp.set_nodelay(true);
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await
+    else {
+        return 0;
+    };
+    tokio::spawn(conn);
+    let total = u64::from(rate) * seconds;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    let mut ok = 0;
+    for seq in 0..total {
+        tick.tick().await;
+        let mut data = format!("{seq} {} ", now_micros());
+        data.extend(std::iter::repeat_n('x', bytes.saturating_sub(data.len())));
+        let req = http::Request::post(format!("http://{addr}/broadcast"))
+            .header("host", "127.0.0.1")
+            .header("content-type", "text/plain")
+            .body(http_body_util::Full::new(bytes::Bytes::from(data)))
+            .expect("request");
+        if sender.ready().await.is_err() {
+            eprintln!("load: broadcast connection closed after {seq} requests");
+            break;
+        }
+        let res = match sender.send_request(req).await {
+            Ok(res) => res,
+            Err(e) => {
+                eprintln!("load: broadcast {seq}: {e}");
+                break;
+            }
+        };
+        let status = res.status();
+        if let Err(e) = res.into_body().collect().await {
+            eprintln!("load: broadcast {seq} response: {e}");
+        }
+        if status == http::StatusCode::OK {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+/// `--demo PATH`: the shipped demo under the same load as the other modes.
+fn run_demo_driver(o: &Opts, path: &str) {
+    let (mut child, addr) = spawn_demo(path);
+    let pid = child.id();
+    let _ = fetch(addr, "GET", "/stats"); // warm up
+    std::thread::sleep(Duration::from_millis(200));
+    let rss0 = proc_status_kib(pid, "VmRSS:");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.client_threads)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let expect = (o.rate as u64 * o.seconds) as usize;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let (connect_time, rss1, cpu1, sent, run_ms, results, client_cpu) = rt.block_on(async {
+        let t0 = Instant::now();
+        let gate = Arc::new(Semaphore::new(o.connect_concurrency));
+        let mut tasks = Vec::with_capacity(o.connections);
+        for i in 0..o.connections {
+            let permit = gate.clone().acquire_owned().await.expect("semaphore");
+            let (c, s) = (connected.clone(), stop_rx.clone());
+            let churn = Churn::plan(i, o.churn_percent, expect, o.churn_away_ms);
+            tasks.push(tokio::spawn(client(addr, c, s, expect, permit, churn)));
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while connected.load(Ordering::Relaxed) < o.connections && Instant::now() < deadline {
+            if tasks.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let connect_time = t0.elapsed();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss1 = proc_status_kib(pid, "VmRSS:");
+        let cpu1 = proc_cpu_ms(pid);
+        let client_cpu0 = cpu_ms();
+        let t = Instant::now();
+        let sent = demo_broadcasts(addr, o.rate, o.seconds, o.bytes).await;
+        // Let the last events arrive.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let run_ms = t.elapsed().as_millis() as u64;
+        let client_cpu = cpu_ms().saturating_sub(client_cpu0);
+        let _ = stop_tx.send(true);
+        let mut results = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(10), t).await {
+                results.push(r);
+            }
+        }
+        (connect_time, rss1, cpu1, sent, run_ms, results, client_cpu)
+    });
+    let rss2 = proc_status_kib(pid, "VmRSS:");
+    let server_cpu = proc_cpu_ms(pid).saturating_sub(cpu1);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let held = results.iter().filter(|r| r.connected).count();
+    let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
+    let ended = results.iter().filter(|r| r.ended_by_server).count();
+    let delivered: u64 = results.iter().map(|r| r.events).sum();
+    let out_of_order: u64 = results.iter().map(|r| r.out_of_order).sum();
+    let expected = sent * held as u64;
+    let duplicates: u64 = results.iter().map(|r| r.duplicates).sum();
+    let lost: u64 = results
+        .iter()
+        .filter(|r| r.connected)
+        .map(|r| sent.saturating_sub(r.distinct))
+        .sum();
+    let replayed: u64 = results.iter().map(|r| r.replayed).sum();
+    let reconnects: u64 = results.iter().map(|r| r.reconnects).sum();
+    let gaps: u64 = results.iter().map(|r| r.gaps).sum();
+    let mut lat: Vec<u32> = results
+        .iter()
+        .flat_map(|r| r.latencies_us.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
+    println!("demo={path}");
+    println!(
+        "connections held {held}/{} (connected in {:.1} s), client errors {}{}",
+        o.connections,
+        connect_time.as_secs_f64(),
+        errors.len(),
+        errors
+            .first()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "broadcasts sent {sent} at {}/s for {} s ({} bytes each) to POST /broadcast",
+        o.rate, o.seconds, o.bytes
+    );
+    println!(
+        "delivered {delivered}/{expected} ({:.3}%), lost {lost}, duplicated {duplicates}, out of order {out_of_order}, streams ended by server {ended}",
+        100.0 * delivered as f64 / expected.max(1) as f64,
+    );
+    if o.churn_percent > 0 {
+        println!(
+            "churn: {reconnects} reconnects with Last-Event-ID ({}% of the connections, away up to {} ms): {replayed} events replayed, {gaps} gap signals",
+            o.churn_percent, o.churn_away_ms
+        );
+    }
+    println!(
+        "latency broadcast->client (events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        percentile(&lat, 1.0)
+    );
+    println!(
+        "server RSS: {rss0} KiB before, {rss1} KiB with {held} idle connections ({:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
+        per_conn,
+        per_conn / 1024.0
+    );
+    println!(
+        "CPU during the run: server {:.2} cores, client {:.2} cores (load average {})",
+        server_cpu as f64 / run_ms.max(1) as f64,
+        client_cpu as f64 / run_ms.max(1) as f64,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
     );
 }

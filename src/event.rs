@@ -76,26 +76,68 @@ pub const KEEP_ALIVE: Bytes = Bytes::from_static(b":\n\n");
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 #[must_use = "an Event does nothing until encoded or sent"]
 pub struct Event {
-    data: Option<String>,
-    /// Everything but the data, boxed: an event with data only (the common
-    /// case) is 32 bytes, half a cache line, and reading the events is what encoding
-    /// many small events is bound by. Only `Some` once a field was set.
-    head: Option<Box<Head>>,
-}
-
-/// The comment, name, id and retry lines of an [`Event`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-struct Head {
+    data: Option<Data>,
+    // Unboxed: a name or an ID of up to 38 bytes is stored inline, so an event
+    // built from a name, an ID and an owned or static data allocates nothing.
     name: Option<EventName>,
     id: Option<EventId>,
     retry: Option<RetryDelay>,
     comments: Vec<String>,
 }
 
+/// The data of an [`Event`]: a `String` handed over, or shared bytes (a
+/// literal, or [`Bytes`] checked as UTF-8), never copied.
+#[derive(Clone)]
+enum Data {
+    Owned(String),
+    /// Valid UTF-8 (checked by every constructor).
+    Shared(Bytes),
+}
+
+impl Data {
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Data::Owned(s) => s.as_bytes(),
+            Data::Shared(b) => b,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Data::Owned(s) => s,
+            // Checked as UTF-8 when it was built.
+            Data::Shared(b) => {
+                simdutf8::basic::from_utf8(b).expect("event data was checked as UTF-8")
+            }
+        }
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Data) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Data {}
+
+impl std::hash::Hash for Data {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
-            .field("data", &self.data)
+            .field("data", &self.data())
             .field("name", &self.name())
             .field("id", &self.id())
             .field("retry", &self.retry())
@@ -116,9 +158,75 @@ impl Event {
     /// ```
     pub fn new(data: impl Into<String>) -> Self {
         Event {
-            data: Some(data.into()),
-            head: None,
+            data: Some(Data::Owned(data.into())),
+            ..Event::default()
         }
+    }
+
+    /// An event whose data is a string literal (or any `&'static str`),
+    /// without copying it.
+    ///
+    /// ```
+    /// use sse_session::Event;
+    ///
+    /// assert_eq!(&Event::from_static("hi").to_bytes()[..], b"data: hi\n\n");
+    /// ```
+    pub fn from_static(data: &'static str) -> Self {
+        Event {
+            data: Some(Data::Shared(Bytes::from_static(data.as_bytes()))),
+            ..Event::default()
+        }
+    }
+
+    /// An event whose data is `data`, without copying it.
+    ///
+    /// # Errors
+    ///
+    /// [`FieldErrorKind::InvalidUtf8`](crate::FieldErrorKind::InvalidUtf8)
+    /// (field [`FieldKind::Data`](crate::FieldKind::Data)) if `data` is not
+    /// valid UTF-8, with the offset of the first bad byte.
+    ///
+    /// # Complexity
+    ///
+    /// One vectorised UTF-8 check of `data`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use sse_session::{Event, FieldErrorKind};
+    ///
+    /// let event = Event::from_bytes(Bytes::from("a\nb"))?;
+    /// assert_eq!(&event.to_bytes()[..], b"data: a\ndata: b\n\n");
+    /// let err = Event::from_bytes(Bytes::from_static(b"ok\xff")).unwrap_err();
+    /// assert_eq!((err.kind(), err.offset()), (FieldErrorKind::InvalidUtf8, 2));
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn from_bytes(data: Bytes) -> Result<Self, InvalidField> {
+        if let Err(e) = simdutf8::compat::from_utf8(&data) {
+            return Err(InvalidField::new(
+                crate::field::FieldKind::Data,
+                crate::field::FieldErrorKind::InvalidUtf8,
+                e.valid_up_to(),
+            ));
+        }
+        Ok(Event {
+            data: Some(Data::Shared(data)),
+            ..Event::default()
+        })
+    }
+
+    /// Starts an encode-only event that borrows its fields; see [`EventRef`].
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sse_session::Event;
+    ///
+    /// let mut buf = BytesMut::new();
+    /// Event::borrowed("1").name("tick")?.encode_into(&mut buf);
+    /// assert_eq!(&buf[..], b"event: tick\ndata: 1\n\n");
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn borrowed(data: &str) -> EventRef<'_> {
+        EventRef::new(data)
     }
 
     /// An event whose data is `value` serialised as compact JSON (one line).
@@ -169,7 +277,7 @@ impl Event {
     ///
     /// [data]: https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#data
     pub fn with_data(mut self, data: impl Into<String>) -> Self {
-        self.data = Some(data.into());
+        self.data = Some(Data::Owned(data.into()));
         self
     }
 
@@ -183,7 +291,7 @@ impl Event {
     /// assert_eq!(event.name().map(|n| n.as_str()), Some("tick"));
     /// ```
     pub fn with_name(mut self, name: EventName) -> Self {
-        self.head_mut().name = Some(name);
+        self.name = Some(name);
         self
     }
 
@@ -197,7 +305,7 @@ impl Event {
     /// assert_eq!(&reset.to_bytes()[..], b"id: \n\n");
     /// ```
     pub fn with_id(mut self, id: EventId) -> Self {
-        self.head_mut().id = Some(id);
+        self.id = Some(id);
         self
     }
 
@@ -211,7 +319,7 @@ impl Event {
     /// assert_eq!(&event.to_bytes()[..], b"retry: 3000\n\n");
     /// ```
     pub fn with_retry(mut self, retry: RetryDelay) -> Self {
-        self.head_mut().retry = Some(retry);
+        self.retry = Some(retry);
         self
     }
 
@@ -226,7 +334,7 @@ impl Event {
     /// assert_eq!(&event.to_bytes()[..], b": hello\n: two\n: lines\n\n");
     /// ```
     pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
-        self.head_mut().comments.push(comment.into());
+        self.comments.push(comment.into());
         self
     }
 
@@ -240,7 +348,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn data(&self) -> Option<&str> {
-        self.data.as_deref()
+        self.data.as_ref().map(Data::as_str)
     }
 
     /// The event name, if any.
@@ -253,7 +361,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn name(&self) -> Option<&EventName> {
-        self.head.as_ref()?.name.as_ref()
+        self.name.as_ref()
     }
 
     /// The event ID, if any.
@@ -266,7 +374,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn id(&self) -> Option<&EventId> {
-        self.head.as_ref()?.id.as_ref()
+        self.id.as_ref()
     }
 
     /// The retry delay, if any.
@@ -279,7 +387,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn retry(&self) -> Option<RetryDelay> {
-        self.head.as_ref()?.retry
+        self.retry
     }
 
     /// The comments, in the order they were added.
@@ -292,10 +400,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn comments(&self) -> &[String] {
-        match &self.head {
-            Some(head) => &head.comments,
-            None => &[],
-        }
+        &self.comments
     }
 
     /// The exact number of bytes [`encode_into`](Event::encode_into) appends.
@@ -314,11 +419,7 @@ impl Event {
     /// ```
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        self.head_len()
-            + match &self.data {
-                Some(data) => data_len(data.as_bytes()) + 1,
-                None => 1,
-            }
+        self.fields().encoded_len()
     }
 
     /// Appends the encoded frame to `buf`.
@@ -346,12 +447,7 @@ impl Event {
     /// assert_eq!(&buf[..], b"data:  leading space\n\n:\n\n");
     /// ```
     pub fn encode_into(&self, buf: &mut BytesMut) {
-        let data_estimate = match &self.data {
-            Some(data) => DATA.len() + data.len() + 2,
-            None => 1,
-        };
-        buf.reserve(self.head_len() + data_estimate);
-        self.write(buf);
+        self.fields().encode_into(buf);
     }
 
     /// The encoded frame as [`Bytes`], to send once or share with any number of
@@ -371,8 +467,272 @@ impl Event {
     /// ```
     #[must_use = "the encoded frame is returned, not sent"]
     pub fn to_bytes(&self) -> Bytes {
+        self.fields().to_bytes()
+    }
+
+    #[inline(always)]
+    fn fields(&self) -> Fields<'_, String> {
+        Fields {
+            comments: &self.comments,
+            name: self.name.as_ref().map(EventName::as_bytes),
+            id: self.id.as_ref().map(EventId::as_bytes),
+            retry: self.retry,
+            data: self.data.as_ref().map(Data::as_bytes),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// EventRef
+
+/// An encode-only event that borrows its fields: build it from `&str`s, encode
+/// it into a buffer you reuse, and nothing is allocated or copied but the wire
+/// bytes.
+///
+/// The name and the ID are validated as they are set, by the same rules as
+/// [`EventName`] and [`EventId`] (no CR or LF; no NUL in an ID), and a
+/// rejected value is an [`InvalidField`]. Data and the comment may be any
+/// text; their line breaks are encoded as for [`Event`], and so is the whole
+/// frame, byte for byte. To keep or send an event, make an [`Event`] of it
+/// ([`to_event`](EventRef::to_event)) or encode it ([`to_bytes`](EventRef::to_bytes)).
+///
+/// ```
+/// use bytes::BytesMut;
+/// use sse_session::{EventRef, FieldKind};
+///
+/// let mut buf = BytesMut::with_capacity(4096);
+/// for (id, data) in [("1", "one"), ("2", "two")] {
+///     EventRef::new(data).name("update")?.id(id)?.encode_into(&mut buf);
+/// }
+/// assert_eq!(
+///     &buf[..],
+///     b"event: update\nid: 1\ndata: one\n\nevent: update\nid: 2\ndata: two\n\n"
+/// );
+///
+/// let err = EventRef::new("x").id("1\nretry: 0").unwrap_err();
+/// assert_eq!(err.field(), FieldKind::Id);
+/// # Ok::<(), sse_session::InvalidField>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[must_use = "an EventRef does nothing until encoded"]
+pub struct EventRef<'a> {
+    data: Option<&'a str>,
+    name: Option<&'a str>,
+    id: Option<&'a str>,
+    retry: Option<RetryDelay>,
+    comment: Option<&'a str>,
+}
+
+impl<'a> EventRef<'a> {
+    /// An event with `data` (any text).
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// assert_eq!(&EventRef::new("a\nb").to_bytes()[..], b"data: a\ndata: b\n\n");
+    /// ```
+    #[inline]
+    pub fn new(data: &'a str) -> Self {
+        EventRef {
+            data: Some(data),
+            ..EventRef::default()
+        }
+    }
+
+    /// Sets the event name.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidField`] (field [`FieldKind::Event`](crate::FieldKind::Event))
+    /// if `name` contains CR or LF, with the offset of the first one.
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// assert!(EventRef::new("x").name("update").is_ok());
+    /// assert_eq!(EventRef::new("x").name("a\rb").unwrap_err().offset(), 1);
+    /// ```
+    #[inline]
+    pub fn name(mut self, name: &'a str) -> Result<Self, InvalidField> {
+        crate::field::check_name(name.as_bytes())?;
+        self.name = Some(name);
+        Ok(self)
+    }
+
+    /// Sets the event ID (the empty ID resets the client's last event ID).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidField`] (field [`FieldKind::Id`](crate::FieldKind::Id)) if
+    /// `id` contains CR, LF or NUL, with the offset of the first one.
+    ///
+    /// ```
+    /// use sse_session::{EventRef, FieldErrorKind};
+    ///
+    /// assert!(EventRef::new("x").id("").is_ok());
+    /// assert_eq!(EventRef::new("x").id("a\0").unwrap_err().kind(), FieldErrorKind::Nul);
+    /// ```
+    #[inline]
+    pub fn id(mut self, id: &'a str) -> Result<Self, InvalidField> {
+        crate::field::check_id(id.as_bytes())?;
+        self.id = Some(id);
+        Ok(self)
+    }
+
+    /// Sets the client's reconnection time.
+    ///
+    /// ```
+    /// use sse_session::{EventRef, RetryDelay};
+    ///
+    /// let event = EventRef::default().retry(RetryDelay::from_millis(500));
+    /// assert_eq!(&event.to_bytes()[..], b"retry: 500\n\n");
+    /// ```
+    #[inline]
+    pub fn retry(mut self, retry: RetryDelay) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Sets the comment (any text; one per `EventRef`, written first).
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// assert_eq!(&EventRef::new("x").comment("hi").to_bytes()[..], b": hi\ndata: x\n\n");
+    /// ```
+    #[inline]
+    pub fn comment(mut self, comment: &'a str) -> Self {
+        self.comment = Some(comment);
+        self
+    }
+
+    /// The exact number of bytes [`encode_into`](EventRef::encode_into) appends.
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// let event = EventRef::new("a\nb").name("n")?;
+    /// assert_eq!(event.encoded_len(), event.to_bytes().len());
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        self.fields().encoded_len()
+    }
+
+    /// Appends the encoded frame to `buf`, exactly as [`Event::encode_into`]
+    /// would for the same fields.
+    ///
+    /// # Complexity
+    ///
+    /// Linear in the encoded length; each byte of data is scanned and copied
+    /// once.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sse_session::{Event, EventRef};
+    ///
+    /// let mut buf = BytesMut::new();
+    /// EventRef::new("x").id("7")?.encode_into(&mut buf);
+    /// assert_eq!(buf.freeze(), Event::builder().id("7").data("x").build()?.to_bytes());
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    #[inline]
+    pub fn encode_into(&self, buf: &mut BytesMut) {
+        self.fields().encode_into(buf);
+    }
+
+    /// The encoded frame as [`Bytes`] (one allocation, of the exact size).
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// assert_eq!(&EventRef::new("x").to_bytes()[..], b"data: x\n\n");
+    /// ```
+    #[must_use = "the encoded frame is returned, not sent"]
+    pub fn to_bytes(&self) -> Bytes {
+        self.fields().to_bytes()
+    }
+
+    /// An owned [`Event`] with the same fields (copies them).
+    ///
+    /// ```
+    /// use sse_session::EventRef;
+    ///
+    /// let event = EventRef::new("x").name("n")?.to_event();
+    /// assert_eq!(event.name().map(|n| n.as_str()), Some("n"));
+    /// # Ok::<(), sse_session::InvalidField>(())
+    /// ```
+    pub fn to_event(&self) -> Event {
+        Event {
+            data: self.data.map(|d| Data::Owned(d.to_owned())),
+            // Validated when they were set.
+            name: self.name.map(EventName::copy_unchecked),
+            id: self.id.map(EventId::copy_unchecked),
+            retry: self.retry,
+            comments: self.comment.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn fields(&self) -> Fields<'_, &'a str> {
+        Fields {
+            comments: self.comment.as_slice(),
+            name: self.name.map(str::as_bytes),
+            id: self.id.map(str::as_bytes),
+            retry: self.retry,
+            data: self.data.map(str::as_bytes),
+        }
+    }
+}
+
+impl<'a> From<&'a Event> for EventRef<'a> {
+    /// Borrows an event's fields (all but its comments after the first).
+    fn from(e: &'a Event) -> Self {
+        EventRef {
+            data: e.data(),
+            name: e.name().map(EventName::as_str),
+            id: e.id().map(EventId::as_str),
+            retry: e.retry(),
+            comment: e.comments().first().map(String::as_str),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// encoding
+
+/// The fields of an [`Event`] or an [`EventRef`], as bytes: what both encode.
+struct Fields<'a, C> {
+    comments: &'a [C],
+    name: Option<&'a [u8]>,
+    id: Option<&'a [u8]>,
+    retry: Option<RetryDelay>,
+    data: Option<&'a [u8]>,
+}
+
+impl<C: AsRef<str>> Fields<'_, C> {
+    fn encoded_len(&self) -> usize {
+        self.head_len()
+            + match self.data {
+                Some(data) => data_len(data) + 1,
+                None => 1,
+            }
+    }
+
+    #[inline(always)]
+    fn encode_into(&self, buf: &mut BytesMut) {
+        let data_estimate = match self.data {
+            Some(data) => DATA.len() + data.len() + 2,
+            None => 1,
+        };
+        buf.reserve(self.head_len() + data_estimate);
+        self.write(buf);
+    }
+
+    fn to_bytes(&self) -> Bytes {
         let head = self.head_len();
-        let len = match self.data.as_deref().map(str::as_bytes) {
+        let len = match self.data {
             None => head + 1,
             Some(data) => match find_break(data) {
                 // Single line: the size is known without another scan.
@@ -389,45 +749,17 @@ impl Event {
         buf.freeze()
     }
 
-    fn head_mut(&mut self) -> &mut Head {
-        self.head.get_or_insert_with(Box::default)
-    }
-
     /// The exact encoded length of the comment, name, id and retry lines.
-    fn head_len(&self) -> usize {
-        self.head.as_ref().map_or(0, |head| head.encoded_len())
-    }
-
-    /// Writes the comment, name, id and retry lines but the last `\n`; returns
-    /// whether that `\n` is owed (see [`Head::write`]).
-    fn write_head(&self, buf: &mut BytesMut) -> bool {
-        match &self.head {
-            Some(head) => head.write(buf),
-            None => false,
-        }
-    }
-
-    /// Writes the whole frame, the data (if any) with `put_data`.
     #[inline(always)]
-    fn write(&self, buf: &mut BytesMut) {
-        let open = self.write_head(buf);
-        match &self.data {
-            Some(data) => put_data(buf, data.as_bytes(), open),
-            None => buf.extend_from_slice(after_line(b"\n\n", open)),
-        }
-    }
-}
-
-impl Head {
-    fn encoded_len(&self) -> usize {
+    fn head_len(&self) -> usize {
         let mut len = 0;
-        for c in &self.comments {
-            len += comment_len(c.as_bytes());
+        for c in self.comments {
+            len += comment_len(c.as_ref().as_bytes());
         }
-        if let Some(name) = &self.name {
+        if let Some(name) = self.name {
             len += EVENT.len() + name.len() + 1;
         }
-        if let Some(id) = &self.id {
+        if let Some(id) = self.id {
             len += ID.len() + id.len() + 1;
         }
         if let Some(retry) = self.retry {
@@ -436,22 +768,33 @@ impl Head {
         len
     }
 
+    /// Writes the whole frame, the data (if any) with `put_data`.
+    #[inline(always)]
+    fn write(&self, buf: &mut BytesMut) {
+        let open = self.write_head(buf);
+        match self.data {
+            Some(data) => put_data(buf, data, open),
+            None => buf.extend_from_slice(after_line(b"\n\n", open)),
+        }
+    }
+
     /// Writes the comment, name, id and retry lines, except the `\n` ending
     /// the last field line: returns whether one is owed, so that the caller
     /// writes it together with what comes next (fewer, larger copies).
-    fn write(&self, buf: &mut BytesMut) -> bool {
-        for comment in &self.comments {
-            put_comment(buf, comment.as_bytes());
+    #[inline(always)]
+    fn write_head(&self, buf: &mut BytesMut) -> bool {
+        for comment in self.comments {
+            put_comment(buf, comment.as_ref().as_bytes());
         }
         let mut open = false;
-        if let Some(name) = &self.name {
+        if let Some(name) = self.name {
             buf.extend_from_slice(after_line(b"\nevent: ", open));
-            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(name);
             open = true;
         }
-        if let Some(id) = &self.id {
+        if let Some(id) = self.id {
             buf.extend_from_slice(after_line(b"\nid: ", open));
-            buf.extend_from_slice(id.as_bytes());
+            buf.extend_from_slice(id);
             open = true;
         }
         if let Some(retry) = self.retry {
@@ -908,9 +1251,109 @@ mod tests {
 
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn data_only_event_is_small() {
-        // Encoding many small events is bound by reading them: keep it at 4 words.
-        assert_eq!(std::mem::size_of::<Event>(), 32);
+    fn event_sizes() {
+        // Name and ID inline (up to 38 bytes each), so that building an event
+        // allocates nothing for them; the price is a larger value to move.
+        assert_eq!(std::mem::size_of::<EventName>(), 40);
+        assert_eq!(std::mem::size_of::<Event>(), 160);
+        assert_eq!(std::mem::size_of::<EventRef<'_>>(), 80);
+    }
+
+    #[test]
+    fn event_ref_encodes_as_event() {
+        let long = "z".repeat(2000);
+        let lines = "line\n".repeat(300);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<u64>,
+            Option<&'a str>,
+        );
+        let cases: [Case<'_>; 6] = [
+            ("x", None, None, None, None),
+            ("a\r\nb\rc\n", Some("update"), Some(""), None, None),
+            (
+                "",
+                None,
+                Some("0123456789012345678901234567890123456789"),
+                Some(7),
+                None,
+            ),
+            ("é\n\n", Some(""), None, None, Some("c\nd")),
+            (&long, Some("n"), Some("1"), Some(0), Some("")),
+            (&lines, None, None, None, None),
+        ];
+        for (data, name, id, retry, comment) in cases {
+            let mut r = EventRef::new(data);
+            let mut b = Event::builder().data(data);
+            if let Some(n) = name {
+                r = r.name(n).unwrap();
+                b = b.name(n);
+            }
+            if let Some(i) = id {
+                r = r.id(i).unwrap();
+                b = b.id(i);
+            }
+            if let Some(ms) = retry {
+                r = r.retry(RetryDelay::from_millis(ms));
+                b = b.retry_ms(ms);
+            }
+            if let Some(c) = comment {
+                r = r.comment(c);
+                b = b.comment(c);
+            }
+            let e = b.build().unwrap();
+            let want = enc(&e);
+            assert_eq!(&r.to_bytes()[..], &want[..], "{data:?}");
+            assert_eq!(r.encoded_len(), want.len());
+            let mut buf = BytesMut::from(&b"pre"[..]);
+            r.encode_into(&mut buf);
+            assert_eq!(&buf[3..], &want[..]);
+            assert_eq!(r.to_event(), e);
+            assert_eq!(EventRef::from(&e), r);
+        }
+    }
+
+    #[test]
+    fn event_ref_rejects_like_the_newtypes() {
+        use crate::field::{FieldErrorKind as K, FieldKind as F};
+        let e = EventRef::new("x").name("ab\ncd").unwrap_err();
+        assert_eq!(
+            (e.field(), e.kind(), e.offset()),
+            (F::Event, K::LineFeed, 2)
+        );
+        let e = EventRef::new("x").id("a\0\n").unwrap_err();
+        assert_eq!((e.field(), e.kind(), e.offset()), (F::Id, K::Nul, 1));
+        let e = EventRef::new("x").id("a\r\0").unwrap_err();
+        assert_eq!(
+            (e.field(), e.kind(), e.offset()),
+            (F::Id, K::CarriageReturn, 1)
+        );
+        let long = format!("{}\0", "a".repeat(40));
+        let e = EventRef::new("x").id(&long).unwrap_err();
+        assert_eq!((e.kind(), e.offset()), (K::Nul, 40));
+        assert_eq!(EventId::try_from(long.as_str()).unwrap_err(), e);
+        assert!(EventRef::new("x").name("").is_ok());
+    }
+
+    #[test]
+    fn data_without_copy() {
+        let e = Event::from_static("a\nb");
+        assert_eq!(e.data(), Some("a\nb"));
+        assert_eq!(enc(&e), b"data: a\ndata: b\n\n".to_vec());
+        let shared = Bytes::from(String::from("héllo"));
+        let e = Event::from_bytes(shared.clone()).unwrap();
+        assert_eq!(e, Event::new("héllo"));
+        let err = Event::from_bytes(Bytes::from_static(b"h\xc3")).unwrap_err();
+        assert_eq!(
+            (err.field(), err.kind(), err.offset()),
+            (
+                crate::field::FieldKind::Data,
+                crate::field::FieldErrorKind::InvalidUtf8,
+                1
+            )
+        );
     }
 
     #[test]

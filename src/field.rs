@@ -46,6 +46,9 @@ pub enum FieldKind {
     Id,
     /// The reconnection delay ([`RetryDelay`], the `retry:` field).
     Retry,
+    /// The data of an event given as bytes ([`Event::from_bytes`](crate::Event::from_bytes)),
+    /// which must be UTF-8.
+    Data,
 }
 
 impl FieldKind {
@@ -54,6 +57,7 @@ impl FieldKind {
             FieldKind::Event => "event name",
             FieldKind::Id => "event id",
             FieldKind::Retry => "retry delay",
+            FieldKind::Data => "event data",
         }
     }
 }
@@ -116,7 +120,7 @@ pub struct InvalidField {
 }
 
 impl InvalidField {
-    const fn new(field: FieldKind, kind: FieldErrorKind, offset: usize) -> Self {
+    pub(crate) const fn new(field: FieldKind, kind: FieldErrorKind, offset: usize) -> Self {
         InvalidField {
             field,
             kind,
@@ -198,16 +202,25 @@ impl std::error::Error for InvalidField {}
 // validation
 
 /// Checks an event name: the first CR or LF, if any, is an error.
-fn check_name(bytes: &[u8]) -> Result<(), InvalidField> {
-    match memchr::memchr2(b'\r', b'\n', bytes) {
+#[inline]
+pub(crate) fn check_name(bytes: &[u8]) -> Result<(), InvalidField> {
+    match crate::unchecked::find_break(bytes) {
         None => Ok(()),
         Some(at) => Err(line_break(FieldKind::Event, bytes[at], at)),
     }
 }
 
 /// Checks an event ID: the first CR, LF or NUL, if any, is an error.
-fn check_id(bytes: &[u8]) -> Result<(), InvalidField> {
-    match memchr::memchr3(b'\r', b'\n', 0, bytes) {
+#[inline]
+pub(crate) fn check_id(bytes: &[u8]) -> Result<(), InvalidField> {
+    let brk = crate::unchecked::find_break(bytes);
+    let before = &bytes[..brk.unwrap_or(bytes.len())];
+    if crate::unchecked::has_nul(before) {
+        if let Some(at) = memchr::memchr(0, before) {
+            return Err(line_break(FieldKind::Id, 0, at));
+        }
+    }
+    match brk {
         None => Ok(()),
         Some(at) => Err(line_break(FieldKind::Id, bytes[at], at)),
     }
@@ -262,6 +275,90 @@ const fn first_forbidden(bytes: &[u8], forbid_nul: bool) -> Option<usize> {
 // ---------------------------------------------------------------------------
 // EventName / EventId
 
+/// Longest value stored inline (so that [`Text`] is 40 bytes).
+const INLINE: usize = 38;
+
+/// The bytes of an [`EventName`] or [`EventId`]: short values in place (no
+/// allocation to build, a plain copy to clone), others as [`Bytes`] (literals
+/// and values handed over without a copy).
+#[derive(Clone)]
+enum Text {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Shared(Bytes),
+}
+
+impl Text {
+    /// A copy of `s`: inline if it fits, else on the heap.
+    fn copy(s: &[u8]) -> Text {
+        if s.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..s.len()].copy_from_slice(s);
+            Text::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            Text::Shared(Bytes::copy_from_slice(s))
+        }
+    }
+
+    /// Inline if it fits (the string is dropped), else the string's own buffer.
+    fn from_string(s: String) -> Text {
+        if s.len() <= INLINE {
+            Text::copy(s.as_bytes())
+        } else {
+            Text::Shared(Bytes::from(s))
+        }
+    }
+
+    /// `bytes` as they are, without a copy (the parser hands over slices of
+    /// its input).
+    fn from_bytes(bytes: Bytes) -> Text {
+        Text::Shared(bytes)
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Text::Inline { len, buf } => &buf[..usize::from(*len)],
+            Text::Shared(bytes) => bytes,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Text::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Text::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Text) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Text) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
 /// Shared impls for the two Bytes-backed text fields.
 macro_rules! text_field {
     ($ty:ident, $field:expr, $check:ident, $example:literal) => {
@@ -278,7 +375,7 @@ macro_rules! text_field {
             pub fn as_str(&self) -> &str {
                 // Every constructor checked UTF-8 (or, for `from_bytes_unchecked`,
                 // the crate-internal caller guarantees it).
-                std::str::from_utf8(&self.0).expect("field value was validated as UTF-8")
+                std::str::from_utf8(self.0.as_bytes()).expect("field value was validated as UTF-8")
             }
 
             /// The value as bytes, exactly as it is written on the wire.
@@ -291,7 +388,7 @@ macro_rules! text_field {
             /// ```
             #[must_use]
             pub fn as_bytes(&self) -> &[u8] {
-                &self.0
+                self.0.as_bytes()
             }
 
             /// The length of the value in bytes.
@@ -303,7 +400,7 @@ macro_rules! text_field {
             /// ```
             #[must_use]
             pub fn len(&self) -> usize {
-                self.0.len()
+                self.0.as_bytes().len()
             }
 
             /// Whether the value is empty.
@@ -315,7 +412,7 @@ macro_rules! text_field {
             /// ```
             #[must_use]
             pub fn is_empty(&self) -> bool {
-                self.0.is_empty()
+                self.0.as_bytes().is_empty()
             }
 
             /// Wraps bytes the caller has already validated (UTF-8, and no
@@ -323,31 +420,40 @@ macro_rules! text_field {
             #[allow(dead_code)] // used by the parser
             pub(crate) fn from_bytes_unchecked(bytes: Bytes) -> Self {
                 debug_assert!($check(&bytes).is_ok() && std::str::from_utf8(&bytes).is_ok());
-                $ty(bytes)
+                $ty(Text::from_bytes(bytes))
+            }
+
+            /// A copy of a value the caller has already validated.
+            pub(crate) fn copy_unchecked(s: &str) -> Self {
+                debug_assert!($check(s.as_bytes()).is_ok());
+                $ty(Text::copy(s.as_bytes()))
             }
 
             fn from_checked_bytes(bytes: Bytes) -> Result<Self, InvalidField> {
                 check_bytes(&bytes, $field, $check)?;
-                Ok($ty(bytes))
+                Ok($ty(Text::from_bytes(bytes)))
             }
         }
 
         impl TryFrom<&str> for $ty {
             type Error = InvalidField;
 
+            /// Up to 38 bytes are stored inline (no allocation); a longer
+            /// value is copied to the heap.
             fn try_from(s: &str) -> Result<Self, InvalidField> {
                 $check(s.as_bytes())?;
-                Ok($ty(Bytes::copy_from_slice(s.as_bytes())))
+                Ok($ty(Text::copy(s.as_bytes())))
             }
         }
 
         impl TryFrom<String> for $ty {
             type Error = InvalidField;
 
-            /// Takes over the string's buffer without copying.
+            /// Takes over the string's buffer without copying (up to 38 bytes
+            /// are stored inline instead).
             fn try_from(s: String) -> Result<Self, InvalidField> {
                 $check(s.as_bytes())?;
-                Ok($ty(Bytes::from(s)))
+                Ok($ty(Text::from_string(s)))
             }
         }
 
@@ -384,13 +490,15 @@ macro_rules! text_field {
 
         impl AsRef<[u8]> for $ty {
             fn as_ref(&self) -> &[u8] {
-                &self.0
+                self.0.as_bytes()
             }
         }
 
         impl From<$ty> for Bytes {
+            /// Without copying, except for a value stored inline (38 bytes at
+            /// most), which is copied once.
             fn from(v: $ty) -> Bytes {
-                v.0
+                v.0.into_bytes()
             }
         }
 
@@ -408,13 +516,13 @@ macro_rules! text_field {
 
         impl PartialEq<str> for $ty {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other.as_bytes()
+                self.0.as_bytes() == other.as_bytes()
             }
         }
 
         impl PartialEq<&str> for $ty {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == other.as_bytes()
+                self.0.as_bytes() == other.as_bytes()
             }
         }
 
@@ -437,8 +545,10 @@ macro_rules! text_field {
 /// type is `message`).
 ///
 /// A name never contains CR or LF, so it cannot end its line early and inject
-/// other fields. Any other text, including the empty string, is accepted;
-/// cloning is cheap (the value is stored as [`Bytes`]).
+/// other fields. Any other text, including the empty string, is accepted.
+/// A name of up to 38 bytes is stored inline (building one from a `&str`
+/// does not allocate); a longer one, a literal ([`from_static`](EventName::from_static))
+/// or [`Bytes`] is shared, so cloning is cheap either way.
 ///
 /// See also the WHATWG [event stream interpretation](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
 ///
@@ -456,7 +566,7 @@ macro_rules! text_field {
 ///
 /// [`event:`]: https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#event
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventName(Bytes);
+pub struct EventName(Text);
 
 impl EventName {
     /// A name from a string literal, without copying.
@@ -483,7 +593,7 @@ impl EventName {
         if first_forbidden(name.as_bytes(), false).is_some() {
             panic!("EventName::from_static: the name contains CR or LF");
         }
-        EventName(Bytes::from_static(name.as_bytes()))
+        EventName(Text::Shared(Bytes::from_static(name.as_bytes())))
     }
 }
 
@@ -496,7 +606,9 @@ text_field!(EventName, FieldKind::Event, check_name, "update");
 /// An ID never contains CR or LF (which would end the line early) or NUL (the
 /// client ignores an `id:` line containing NUL). The empty ID is valid and
 /// meaningful: `id: ` with nothing after it resets the client's last event ID.
-/// Cloning is cheap (the value is stored as [`Bytes`]).
+/// An ID of up to 38 bytes (a UUID is 36) is stored inline, so building one
+/// from a `&str` does not allocate; a longer one, a literal or [`Bytes`] is
+/// shared, so cloning is cheap either way.
 ///
 /// See also the WHATWG [event stream interpretation](https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
 ///
@@ -515,7 +627,7 @@ text_field!(EventName, FieldKind::Event, check_name, "update");
 ///
 /// [`id:`]: https://developer.mozilla.org/en-US/docs/Web/API/Server-sent_events/Using_server-sent_events#id
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId(Bytes);
+pub struct EventId(Text);
 
 impl EventId {
     /// An ID from a string literal, without copying.
@@ -542,7 +654,7 @@ impl EventId {
         if first_forbidden(id.as_bytes(), true).is_some() {
             panic!("EventId::from_static: the id contains CR, LF or NUL");
         }
-        EventId(Bytes::from_static(id.as_bytes()))
+        EventId(Text::Shared(Bytes::from_static(id.as_bytes())))
     }
 }
 

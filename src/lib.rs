@@ -201,7 +201,7 @@ pub mod client;
 pub mod redis;
 
 // --- re-exports (each module's owner adds its own lines here) ---
-pub use event::{Event, EventBuilder, KEEP_ALIVE};
+pub use event::{Event, EventBuilder, EventRef, KEEP_ALIVE};
 pub use field::{EventId, EventName, FieldErrorKind, FieldKind, InvalidField, RetryDelay};
 #[cfg(feature = "live")]
 #[cfg_attr(docsrs, doc(cfg(feature = "live")))]

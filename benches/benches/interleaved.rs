@@ -20,18 +20,29 @@
 //! encoder is timed as in the `encode` bench (`encode_into` one reused buffer,
 //! against one memcpy of the same bytes into a reused buffer).
 //!
+//! Then build + encode, as users pay for it (issue 17): every event built from
+//! borrowed `&str` fields (name, id, data) inside the timed pass and encoded into
+//! one reused buffer, ours (`EventRef`, and `Event::builder`) beside
+//! tokio_sse_codec, russe and sse-stream, each driven the cheapest public way from
+//! `&str` (`sse_session_benches::encoders::build_contenders`). Reported: MB/s of
+//! wire bytes, ours against the fastest peer, and heap allocations per event
+//! (counted once, outside timing).
+//!
 //! ```sh
-//! cargo bench --bench interleaved            # 30 rounds per workload
-//! cargo bench --bench interleaved -- 60 W1   # 60 rounds, W1 only
+//! cargo bench --bench interleaved              # 30 rounds per workload, all parts
+//! cargo bench --bench interleaved -- 60 W1     # 60 rounds, W1 only
+//! cargo bench --bench interleaved -- 30 build  # build + encode only, every workload
 //! ```
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use sse_session_benches::encoders::{ours_encode_into, ours_events};
+use sse_session_benches::encoders::{
+    build_contenders, ours_encode_into, ours_events, without_empty_names, BuildFn,
+};
 use sse_session_benches::parsers::{chunk_label, contenders, run, too_slow_whole, Expect, ParseFn};
-use sse_session_benches::{workloads, Workload};
+use sse_session_benches::{check_wire, count_allocs, workloads, Workload};
 
 /// Untimed passes of a contender before its timed one, at least one and for at
 /// least this long. After a slow contender's pass (eventsource-stream takes 25 ms
@@ -95,12 +106,17 @@ fn main() {
         .clamp(1, 1000);
     let only: Vec<&str> = args
         .iter()
-        .filter(|a| a.parse::<usize>().is_err())
+        .filter(|a| a.parse::<usize>().is_err() && a.as_str() != "build")
         .map(String::as_str)
         .collect();
+    let build_only = args.iter().any(|a| a == "build");
     let mut checks = Vec::new();
     for w in workloads() {
         if !only.is_empty() && !only.contains(&w.name) {
+            continue;
+        }
+        if build_only {
+            build_encode(w, rounds, &mut checks);
             continue;
         }
         let x = Expect::new(w);
@@ -126,6 +142,7 @@ fn main() {
         }
         report(w, &cs, done, floor, &mut checks);
         encoder(w, rounds, &mut checks);
+        build_encode(w, rounds, &mut checks);
     }
     if !checks.is_empty() {
         let met = checks.iter().filter(|(ok, _)| *ok).count();
@@ -301,4 +318,110 @@ fn encoder(w: &Workload, rounds: usize, checks: &mut Vec<(bool, String)>) {
             need * 100.0
         ),
     ));
+}
+
+/// Build + encode from borrowed fields: ours and the peers interleaved, each
+/// keeping its best pass; checks issue 17's targets (W1 and W4 at least 2x the
+/// fastest peer, W2 and W3 at least 1x, at most one allocation per W1 event).
+fn build_encode(w: &Workload, rounds: usize, checks: &mut Vec<(bool, String)>) {
+    struct Build {
+        name: &'static str,
+        f: BuildFn,
+        buf: BytesMut,
+        best: f64,
+        allocs: f64,
+    }
+    let n = w.events.len();
+    let mut cs: Vec<Build> = build_contenders()
+        .into_iter()
+        .map(|(name, f)| {
+            let mut buf = BytesMut::new();
+            f(w, &mut buf);
+            let wire = if name == "tokio_sse_codec" {
+                without_empty_names(&buf)
+            } else {
+                buf.to_vec()
+            };
+            check_wire(w, &wire, name);
+            // Counted with the buffer already grown, as in the timed passes.
+            let (a, _) = count_allocs(|| f(w, &mut buf));
+            Build {
+                name,
+                f,
+                buf,
+                best: f64::MAX,
+                allocs: a as f64 / n as f64,
+            }
+        })
+        .collect();
+    let lens: Vec<usize> = cs.iter().map(|c| c.buf.len()).collect();
+    let start = Instant::now();
+    let mut done = 0;
+    while done < rounds && start.elapsed() < BUDGET {
+        let k = cs.len();
+        for j in 0..k {
+            let at = (done + j) % k;
+            let c = &mut cs[at];
+            warm_up(|| {
+                (c.f)(w, &mut c.buf);
+            });
+            let t = Instant::now();
+            let len = (c.f)(black_box(w), &mut c.buf);
+            c.best = c.best.min(t.elapsed().as_secs_f64());
+            assert_eq!(len, lens[at], "{}: bytes written", c.name);
+        }
+        done += 1;
+    }
+    // MB/s of the canonical wire bytes (tokio_sse_codec writes a few more on
+    // W2-W4, `event: ` lines, which are not counted in its favour).
+    let mbs = |c: &Build| w.wire.len() as f64 / c.best / 1e6;
+    let peers = cs.iter().filter(|c| !c.name.starts_with("ours"));
+    let Some(fastest) = peers.min_by(|a, b| a.best.total_cmp(&b.best)) else {
+        return;
+    };
+    println!(
+        "\n**{} build + encode** from borrowed `&str` fields into one reused buffer \
+         (best of {done} interleaved rounds)\n",
+        w.name
+    );
+    println!(
+        "| contender | MB/s | vs fastest peer ({}) | allocations per event |",
+        fastest.name
+    );
+    println!("|---|---:|---:|---:|");
+    for c in &cs {
+        println!(
+            "| {} | {:.0} | {:.2}x | {:.2} |",
+            c.name,
+            mbs(c),
+            fastest.best / c.best,
+            c.allocs
+        );
+    }
+    let ours = &cs[0];
+    let ratio = fastest.best / ours.best;
+    let need = if matches!(w.name, "W1" | "W4") {
+        2.0
+    } else {
+        1.0
+    };
+    checks.push((
+        ratio >= need,
+        format!(
+            "build+encode {}: ours/EventRef = {ratio:.2}x {} ({:.0} vs {:.0} MB/s), target >= {need}x",
+            w.name,
+            fastest.name,
+            mbs(ours),
+            mbs(fastest)
+        ),
+    ));
+    if w.name == "W1" {
+        checks.push((
+            ours.allocs <= 1.0,
+            format!(
+                "build+encode W1: ours/EventRef {:.2} allocations per event, target <= 1",
+                ours.allocs
+            ),
+        ));
+    }
 }
