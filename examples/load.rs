@@ -1085,6 +1085,47 @@ fn spawn_server(o: &Opts) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+/// The clients' results summed, for the report of either driver.
+struct Summary {
+    /// Clients whose stream the server ended.
+    ended: usize,
+    delivered: u64,
+    out_of_order: u64,
+    duplicates: u64,
+    replayed: u64,
+    reconnects: u64,
+    gaps: u64,
+    /// Broadcasts of the `sent` that a stream never got.
+    lost: u64,
+    /// Every live event's latency, sorted.
+    lat: Vec<u32>,
+}
+
+impl Summary {
+    fn of(results: &[ClientResult], sent: u64) -> Summary {
+        let sum = |f: fn(&ClientResult) -> u64| results.iter().map(f).sum::<u64>();
+        let mut lat: Vec<u32> = results
+            .iter()
+            .flat_map(|r| r.latencies_us.iter().copied())
+            .collect();
+        lat.sort_unstable();
+        Summary {
+            ended: results.iter().filter(|r| r.ended_by_server).count(),
+            delivered: sum(|r| r.events),
+            out_of_order: sum(|r| r.out_of_order),
+            duplicates: sum(|r| r.duplicates),
+            replayed: sum(|r| r.replayed),
+            reconnects: sum(|r| r.reconnects),
+            gaps: sum(|r| r.gaps),
+            lost: results
+                .iter()
+                .map(|r| (sent * r.streams as u64).saturating_sub(r.distinct))
+                .sum(),
+            lat,
+        }
+    }
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -1172,26 +1213,20 @@ fn run_driver(o: Opts) {
     let held: usize = results.iter().map(|r| r.streams).sum();
     let tcp_conns = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
-    let ended = results.iter().filter(|r| r.ended_by_server).count();
-    let delivered: u64 = results.iter().map(|r| r.events).sum();
-    let out_of_order: u64 = results.iter().map(|r| r.out_of_order).sum();
-    let duplicates: u64 = results.iter().map(|r| r.duplicates).sum();
-    let replayed: u64 = results.iter().map(|r| r.replayed).sum();
-    let reconnects: u64 = results.iter().map(|r| r.reconnects).sum();
-    let gaps: u64 = results.iter().map(|r| r.gaps).sum();
     let churners = results.iter().filter(|r| r.reconnects > 0).count();
     let sent = field(&run, "sent");
     let expected = sent * held as u64;
-    let lost: u64 = results
-        .iter()
-        .filter(|r| r.streams > 0)
-        .map(|r| (sent * r.streams as u64).saturating_sub(r.distinct))
-        .sum();
-    let mut lat: Vec<u32> = results
-        .iter()
-        .flat_map(|r| r.latencies_us.iter().copied())
-        .collect();
-    lat.sort_unstable();
+    let Summary {
+        ended,
+        delivered,
+        out_of_order,
+        duplicates,
+        replayed,
+        reconnects,
+        gaps,
+        lost,
+        lat,
+    } = Summary::of(&results, sent);
     let rss0 = field(&before, "rss_kib");
     let rss1 = field(&idle, "rss_kib");
     let rss2 = field(&after, "rss_kib");
@@ -1447,24 +1482,18 @@ fn run_demo_driver(o: &Opts, path: &str) {
 
     let held = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
-    let ended = results.iter().filter(|r| r.ended_by_server).count();
-    let delivered: u64 = results.iter().map(|r| r.events).sum();
-    let out_of_order: u64 = results.iter().map(|r| r.out_of_order).sum();
     let expected = sent * held as u64;
-    let duplicates: u64 = results.iter().map(|r| r.duplicates).sum();
-    let lost: u64 = results
-        .iter()
-        .filter(|r| r.connected)
-        .map(|r| sent.saturating_sub(r.distinct))
-        .sum();
-    let replayed: u64 = results.iter().map(|r| r.replayed).sum();
-    let reconnects: u64 = results.iter().map(|r| r.reconnects).sum();
-    let gaps: u64 = results.iter().map(|r| r.gaps).sum();
-    let mut lat: Vec<u32> = results
-        .iter()
-        .flat_map(|r| r.latencies_us.iter().copied())
-        .collect();
-    lat.sort_unstable();
+    let Summary {
+        ended,
+        delivered,
+        out_of_order,
+        duplicates,
+        replayed,
+        reconnects,
+        gaps,
+        lost,
+        lat,
+    } = Summary::of(&results, sent);
     let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
     println!("demo={path}");
     println!(
