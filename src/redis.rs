@@ -100,7 +100,8 @@ use tokio::task::JoinHandle;
 
 use crate::event::Event;
 use crate::field::EventName;
-use crate::live::{Delivery, Hub, UserKey};
+use crate::live::{Accepted, Delivery, Hub, UserKey};
+use http::request::Parts;
 use crate::parse::{parse_all, Frame};
 use crate::session::{ClosedIds, SessionId};
 
@@ -867,6 +868,37 @@ impl RedisBus {
     #[must_use]
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// [`Hub::accept`] for a tab that may come from another process: accept
+    /// every `EventSource` request of a bus's hub through here, so that a
+    /// tab whose previous connection was on another process is replayed
+    /// what it missed (see the [module docs](self)).
+    pub async fn accept(&self, parts: &Parts, user: Option<UserKey>) -> Accepted {
+        self.inner.hub.accept(parts, user).await
+    }
+
+    /// [`Hub::accept_scoped`] through the bus (see [`accept`](Self::accept)).
+    pub async fn accept_scoped(
+        &self,
+        parts: &Parts,
+        user: Option<UserKey>,
+        topic: &str,
+    ) -> Accepted {
+        self.inner.hub.accept_scoped(parts, user, topic).await
+    }
+
+    /// [`Hub::subscribe`] on the session's own process, kept with the
+    /// session's state so that another process replays the topic's events
+    /// too after the tab moved there.
+    pub fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
+        self.inner.hub.subscribe(session, topic)
+    }
+
+    /// [`Hub::unsubscribe`], kept with the session's state (see
+    /// [`subscribe`](Self::subscribe)).
+    pub fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
+        self.inner.hub.unsubscribe(session, topic)
     }
 
     /// Counters since the bus was made.
