@@ -91,19 +91,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::redis::aio::ConnectionManager;
-use ::redis::aio::ConnectionManagerConfig;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::AsyncConnectionConfig;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_core::Stream;
-use tokio::sync::mpsc;
+use http::request::Parts;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use crate::event::Event;
-use crate::field::EventName;
-use crate::live::{Accepted, Delivery, Hub, UserKey};
-use http::request::Parts;
-use crate::parse::{parse_all, Frame};
-use crate::session::{ClosedIds, SessionId};
+use crate::live::hub::{How, RemotePlan, SessionState, Target, Topic};
+use crate::live::{Accepted, Delivery, GapReason, Hub, Resume, UserKey};
+use crate::session::{ClosedIds, Handshake, IdSource, SessionId};
 
 /// Default [`RedisConfig::namespace`].
 const DEFAULT_NAMESPACE: &str = "sse-session";
@@ -116,7 +116,11 @@ const DEFAULT_CLOSED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default [`RedisConfig::publish_queue`].
 const DEFAULT_PUBLISH_QUEUE: usize = 4096;
 /// Default [`RedisConfig::ping_interval`].
-const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Default [`RedisConfig::log_entries`].
+const DEFAULT_LOG_ENTRIES: usize = 20_000;
+/// The most bytes of entries a process keeps in memory.
+const DEFAULT_RING_BYTES: usize = 16 << 20;
 /// The most messages one pipeline carries.
 const PIPELINE: usize = 64;
 /// Subscriber reconnect backoff.
@@ -134,7 +138,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 ///     .connect_timeout(Duration::from_secs(1))
 ///     .command_timeout(Duration::from_millis(200));
 /// assert_eq!(config.closed_key("tab-1"), "shop:closed:tab-1");
-/// assert_eq!(config.channel(), "shop:bus");
+/// assert_eq!(config.log_key(), "shop:log");
+/// assert_eq!(config.session_key("tab-1"), "shop:session:tab-1");
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
@@ -147,6 +152,8 @@ pub struct RedisConfig {
     closed_ttl: Duration,
     publish_queue: usize,
     ping_interval: Duration,
+    log_entries: usize,
+    ring_bytes: usize,
 }
 
 impl RedisConfig {
@@ -162,6 +169,8 @@ impl RedisConfig {
             closed_ttl: DEFAULT_CLOSED_TTL,
             publish_queue: DEFAULT_PUBLISH_QUEUE,
             ping_interval: DEFAULT_PING_INTERVAL,
+            log_entries: DEFAULT_LOG_ENTRIES,
+            ring_bytes: DEFAULT_RING_BYTES,
         }
     }
 
@@ -197,21 +206,23 @@ impl RedisConfig {
         self
     }
 
-    /// The most messages waiting to be published (default 4096). A send
-    /// that finds the queue full is still delivered locally, but is lost for
-    /// the other processes and counted in [`BusStats::lost`]. Values below 1
-    /// count as 1.
+    /// The most sends waiting to be written to Redis (default 4096). A send
+    /// that finds the queue full is still delivered to this process's live
+    /// connections (without an `id:`), but is lost for the other processes
+    /// and for replay, counted in [`BusStats::lost`] and signalled as a gap
+    /// once the queue drains. Values below 1 count as 1.
     pub fn publish_queue(mut self, messages: usize) -> Self {
         self.publish_queue = messages.max(1);
         self
     }
 
-    /// How long the bus's subscriber may hear nothing before it checks its
-    /// connection with a `PING` (default 10 s). A connection that does not
-    /// answer within [`command_timeout`](Self::command_timeout) is replaced.
-    /// This finds a half-open connection (Redis failed over to another
-    /// machine, a NAT or firewall dropped the flow), which never ends by
-    /// itself. Values below 10 ms count as 10 ms.
+    /// How long the bus's reader waits for new entries (`XREAD BLOCK`)
+    /// before it checks the log's position (default 1 s, at most 1 s is
+    /// used). A connection that does not answer within this plus
+    /// [`command_timeout`](Self::command_timeout) is replaced, which finds
+    /// a half-open connection (Redis failed over to another machine, a NAT
+    /// or firewall dropped the flow) that never ends by itself. Values
+    /// below 10 ms count as 10 ms.
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval.max(Duration::from_millis(10));
         self
@@ -223,10 +234,41 @@ impl RedisConfig {
         format!("{}:closed:{session}", self.namespace)
     }
 
-    /// The pub/sub channel of the bus.
+    /// The bus's log: a stream of every send, entry IDs `<position>-0`.
     #[must_use]
-    pub fn channel(&self) -> String {
-        format!("{}:bus", self.namespace)
+    pub fn log_key(&self) -> String {
+        format!("{}:log", self.namespace)
+    }
+
+    /// The bus's position counter (the last position given out).
+    #[must_use]
+    pub fn position_key(&self) -> String {
+        format!("{}:position", self.namespace)
+    }
+
+    /// The record of `session` (its user, topics and start; see
+    /// [`RedisBus`]).
+    #[must_use]
+    pub fn session_key(&self, session: &str) -> String {
+        format!("{}:session:{session}", self.namespace)
+    }
+
+    /// About how many entries the log keeps (default 20,000, the hub's
+    /// [`history_events`](crate::live::HubConfig::history_events)): `XADD
+    /// .. MAXLEN ~ <n>`. A tab that missed more than the log keeps gets the
+    /// gap signal. Each process also keeps this many of the newest entries
+    /// in memory (at most 16 MiB of them), so that most tabs from another
+    /// process are replayed without reading the log. Values below 1 count
+    /// as 1.
+    pub fn log_entries(mut self, entries: usize) -> Self {
+        self.log_entries = entries.max(1);
+        self
+    }
+
+    /// How long the reader's `XREAD BLOCK` waits: the ping interval, at
+    /// most 1 s.
+    fn block(&self) -> Duration {
+        self.ping_interval.min(Duration::from_secs(1))
     }
 
     fn client(&self) -> Result<::redis::Client, RedisError> {
@@ -264,6 +306,7 @@ impl fmt::Debug for RedisConfig {
             .field("closed_ttl", &self.closed_ttl)
             .field("publish_queue", &self.publish_queue)
             .field("ping_interval", &self.ping_interval)
+            .field("log_entries", &self.log_entries)
             .finish()
     }
 }
@@ -571,9 +614,10 @@ impl ClosedIds for RedisClosedIds {
 // The bus.
 
 /// Message format version (first byte).
-const VERSION: u8 = 1;
-/// Header: version, origin node (8 bytes), kind, target length (2 bytes).
-const HEADER: usize = 1 + 8 + 1 + 2;
+const VERSION: u8 = 2;
+/// Header: version, origin node (8 bytes), ticket (8 bytes), kind, target
+/// length (2 bytes).
+const HEADER: usize = 1 + 8 + 8 + 1 + 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -585,6 +629,9 @@ enum Kind {
     Close = 5,
     Drop = 6,
     EndTopic = 7,
+    /// A process sent events Redis did not number (it was out of reach):
+    /// every cursor below this entry's position is a gap.
+    Lost = 8,
 }
 
 impl Kind {
@@ -597,19 +644,29 @@ impl Kind {
             5 => Kind::Close,
             6 => Kind::Drop,
             7 => Kind::EndTopic,
+            8 => Kind::Lost,
             _ => return None,
         })
     }
 }
 
-/// One bus message: `[version][node: u64 LE][kind][target len: u16 BE][target][frame]`.
-/// The frame is the event as the hub sends it (`Event::to_bytes`), encoded
-/// once by the origin; empty for `Drop` and for a `Close` without a last event.
-fn encode_message(node: u64, kind: Kind, target: &[u8], frame: &[u8]) -> Option<Bytes> {
+/// One log entry: `[version][node: u64 LE][ticket: u64 LE][kind][target len: u16 BE][target][frame]`.
+/// The frame is the event as the hub sends it (`Event::to_bytes`, no `id:`),
+/// encoded once by the origin; empty for `Drop`, `Lost` and a `Close`
+/// without a last event. The ticket lets the origin's reader tell its own
+/// sender what the send reached.
+fn encode_message(
+    node: u64,
+    ticket: u64,
+    kind: Kind,
+    target: &[u8],
+    frame: &[u8],
+) -> Option<Bytes> {
     let len = u16::try_from(target.len()).ok()?;
     let mut buf = BytesMut::with_capacity(HEADER + target.len() + frame.len());
     buf.put_u8(VERSION);
     buf.put_u64_le(node);
+    buf.put_u64_le(ticket);
     buf.put_u8(kind as u8);
     buf.put_u16(len);
     buf.put_slice(target);
@@ -620,6 +677,7 @@ fn encode_message(node: u64, kind: Kind, target: &[u8], frame: &[u8]) -> Option<
 #[derive(Debug, PartialEq, Eq)]
 struct Message {
     node: u64,
+    ticket: u64,
     kind: Kind,
     target: Bytes,
     frame: Bytes,
@@ -630,13 +688,15 @@ fn decode_message(msg: Bytes) -> Option<Message> {
         return None;
     }
     let node = u64::from_le_bytes(msg[1..9].try_into().ok()?);
-    let kind = Kind::from_u8(msg[9])?;
-    let len = usize::from(u16::from_be_bytes([msg[10], msg[11]]));
+    let ticket = u64::from_le_bytes(msg[9..17].try_into().ok()?);
+    let kind = Kind::from_u8(msg[17])?;
+    let len = usize::from(u16::from_be_bytes([msg[18], msg[19]]));
     if msg.len() < HEADER + len {
         return None;
     }
     Some(Message {
         node,
+        ticket,
         kind,
         target: msg.slice(HEADER..HEADER + len),
         frame: msg.slice(HEADER + len..),
@@ -645,7 +705,7 @@ fn decode_message(msg: Bytes) -> Option<Message> {
 
 /// Whether `frame` is one whole event frame as the encoder writes it, with
 /// no `id:` line (the hub writes each connection's own): `\n` line ends, no
-/// `\r`, one blank line, at the end. A message from Redis is input from the
+/// `\r`, one blank line, at the end. An entry from Redis is input from the
 /// network: a frame that fails this is dropped and counted, never sent.
 fn valid_frame(frame: &[u8]) -> bool {
     if frame.len() < 2 || !frame.ends_with(b"\n\n") || memchr::memchr(b'\r', frame).is_some() {
@@ -663,39 +723,30 @@ fn valid_frame(frame: &[u8]) -> bool {
     rest.is_empty()
 }
 
-/// The event of a valid frame, rebuilt for [`Hub::close_session`] (which
-/// takes an `Event`): name, data and retry (comments are not kept).
-fn frame_event(frame: &[u8]) -> Option<Event> {
-    let mut event: Option<Event> = None;
-    let mut retry = None;
-    for f in parse_all(frame).ok()? {
-        match f {
-            Frame::Event(e) if event.is_none() => {
-                let mut ev = Event::new(e.data());
-                if e.event_type() != "message" {
-                    ev = ev.with_name(EventName::try_from(e.event_type()).ok()?);
-                }
-                event = Some(ev);
-            }
-            Frame::Retry(r) => retry = Some(r),
-            _ => {}
-        }
-    }
-    let mut event = event?;
-    if let Some(r) = retry {
-        event = event.with_retry(r);
-    }
-    Some(event)
-}
+/// The Lua script that numbers and stores one entry: the position counter
+/// is created (from Redis's clock, in microseconds, so that a new counter
+/// starts above every position an older one gave out) with an empty log if
+/// it is missing; then `INCR` numbers the entry and `XADD` appends it with
+/// the ID `<position>-0`, trimming the log to about `ARGV[2]` entries.
+/// With an empty `ARGV[1]` it only returns the current position. Lua
+/// numbers are doubles: exact below 2^53, which positions stay under for
+/// centuries; `%.0f` prints them without an exponent.
+const NUMBER_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  local base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[1], string.format('%.0f', base))
+end
+if ARGV[1] == '' then
+  return tonumber(redis.call('GET', KEYS[1]))
+end
+local n = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], string.format('%.0f', n) .. '-0', 'm', ARGV[1])
+return n
+";
 
 /// Counters of a [`RedisBus`] ([`RedisBus::stats`]).
-///
-/// `published + lost` is the number of sends made through the bus (once each
-/// has left the queue); `lost` is what the other processes missed for sure.
-/// A message published while another process's subscriber was reconnecting
-/// is lost for that process without being counted anywhere (pub/sub keeps
-/// no history); its [`reconnects`](Self::reconnects) tells that it may have
-/// happened.
 ///
 /// ```
 /// use sse_session::redis::BusStats;
@@ -706,19 +757,30 @@ fn frame_event(frame: &[u8]) -> Option<Event> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BusStats {
-    /// Messages written to Redis (one per send).
+    /// Sends numbered and stored by Redis (one log entry each).
     pub published: u64,
-    /// Sends delivered locally but not written to Redis (queue full, Redis
-    /// down or too slow): lost for the other processes.
+    /// Sends Redis did not take (queue full, Redis down or too slow):
+    /// delivered to this process's live connections without an `id:`, lost
+    /// for every other process and for replay, and signalled as a gap
+    /// ([`GapReason::Lost`](crate::live::GapReason::Lost)) once Redis is back.
     pub lost: u64,
-    /// Messages from other processes handed to the local hub.
+    /// Log entries from other processes handed to the local hub.
     pub received: u64,
-    /// Messages from Redis that did not decode (dropped).
+    /// Log entries that did not decode (skipped).
     pub malformed: u64,
-    /// How often the subscriber lost its connection and made a new one.
+    /// How often the reader lost its connection and made a new one.
     pub reconnects: u64,
-    /// Whether the subscriber is connected now.
+    /// Whether the reader is connected now.
     pub subscribed: bool,
+    /// How often this process found part of the log missing (entries
+    /// trimmed before it read them, Redis lost its data, or another process
+    /// could not publish) and signalled it to its connections.
+    pub gaps: u64,
+    /// Tabs that came from another process (or from before this process
+    /// started) and were replayed what they missed from the log.
+    pub resumed: u64,
+    /// Tabs that came from another process and got the gap signal instead.
+    pub resume_gaps: u64,
 }
 
 #[derive(Default)]
@@ -729,25 +791,133 @@ struct Counters {
     malformed: AtomicU64,
     reconnects: AtomicU64,
     subscribed: AtomicBool,
+    gaps: AtomicU64,
+    resumed: AtomicU64,
+    resume_gaps: AtomicU64,
 }
 
-/// A [`Hub`] whose sends reach the connections of every process on the same
-/// Redis namespace.
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// A send through a [`RedisBus`], on its way. The send is made when the
+/// method is called, whether or not this is awaited; awaiting it gives
+/// what the send reached on *this* process, once Redis numbered it and
+/// this process's reader handed it to the hub (or at once, with no
+/// `seq`, if Redis could not take it).
 ///
-/// Each send method delivers to this process's connections at once, as the
-/// hub's own method does (it returns the hub's [`Delivery`], which counts
-/// this process only), and queues **one** message for Redis: one `PUBLISH`
-/// on the namespace's channel, whatever the number of processes and
-/// connections. Every process (this one included) runs one subscriber task
-/// on that channel; it skips its own messages (already delivered) and hands
-/// the others to its hub, which encodes nothing again: the message carries
-/// the frame the origin encoded once, and the hub shares it between its
-/// connections.
+/// ```no_run
+/// # async fn run(bus: sse_session::redis::RedisBus) {
+/// use sse_session::Event;
 ///
-/// Sends from one process reach another in the order they were made; sends
-/// from several processes interleave in the order Redis received them.
-/// Events that a process's tabs get from another process are numbered by
-/// that process's hub and are in its resume mailboxes like local ones.
+/// bus.broadcast(&Event::new("fire and forget"));
+/// let here = bus.broadcast(&Event::new("and wait")).await;
+/// println!("{} live connection(s) here, position {:?}", here.live, here.seq);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Sending {
+    ready: Option<Delivery>,
+    rx: Option<oneshot::Receiver<Delivery>>,
+}
+
+impl Sending {
+    fn ready(delivery: Delivery) -> Self {
+        Self {
+            ready: Some(delivery),
+            rx: None,
+        }
+    }
+}
+
+impl Future for Sending {
+    type Output = Delivery;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Delivery> {
+        if let Some(d) = self.ready.take() {
+            return std::task::Poll::Ready(d);
+        }
+        match self.rx.as_mut() {
+            Some(rx) => Pin::new(rx).poll(cx).map(Result::unwrap_or_default),
+            None => std::task::Poll::Ready(Delivery::default()),
+        }
+    }
+}
+
+/// What one process keeps of the log: where its reader is, and the newest
+/// entries (for tabs that come from another process).
+struct Replica {
+    state: std::sync::Mutex<ReplicaState>,
+    /// Sends of this process waiting for their entry to come back.
+    pending: std::sync::Mutex<HashMap<u64, (Instant, oneshot::Sender<Delivery>)>>,
+    next_ticket: AtomicU64,
+    /// Sends went out unnumbered: the next write to Redis starts with a
+    /// `Lost` entry.
+    owes_gap: AtomicBool,
+    /// Sessions whose record in Redis must be written (or deleted).
+    dirty: std::sync::Mutex<HashSet<SessionId>>,
+    dirty_wake: Notify,
+}
+
+struct ReplicaState {
+    /// The position of the last entry handed to the hub.
+    last: u64,
+    /// Cursors below this are gaps (this process missed entries up to it).
+    lost_to: u64,
+    /// The newest entries, dense in position up to `last` (from `lost_to`
+    /// on, or from where this process started reading).
+    ring: VecDeque<(u64, Bytes)>,
+    ring_bytes: usize,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Replica {
+    fn complete(&self, ticket: u64, delivery: Delivery) {
+        if let Some((_, tx)) = lock(&self.pending).remove(&ticket) {
+            let _ = tx.send(delivery);
+        }
+    }
+
+    /// Gives up on sends whose entry did not come back within `age` (their
+    /// entry was in a part of the log this process lost).
+    fn expire_pending(&self, age: Duration) {
+        let now = Instant::now();
+        lock(&self.pending).retain(|_, (at, _)| now.duration_since(*at) < age);
+    }
+
+    fn mark_dirty(&self, session: SessionId) {
+        lock(&self.dirty).insert(session);
+        self.dirty_wake.notify_one();
+    }
+}
+
+/// A [`Hub`] on a Redis log that every process on the same namespace
+/// shares: a send made on any process reaches the tab on whichever process
+/// holds its connection, and a tab that reconnects to another process is
+/// replayed what it missed.
+///
+/// Each send is **one** Redis command (a Lua script: `INCR` of the
+/// namespace's position counter, `XADD` to its log stream), whatever the
+/// number of processes and connections. Redis numbers it: positions are
+/// global, so the cursor a tab holds (`id: <session>.<position>`) means the
+/// same on every process. Every process (the sender too) reads the log in
+/// order (`XREAD BLOCK` on a connection of its own) and hands each entry to
+/// its hub, which encodes nothing again: the entry carries the frame the
+/// sender encoded once, and the hub shares it between its connections.
+/// So every process delivers every event in the same order, and resume
+/// works as with one process (see the [module docs](self)).
+///
+/// Accept every `EventSource` request through the bus
+/// ([`accept`](Self::accept), [`accept_scoped`](Self::accept_scoped)),
+/// and make every send through it. A send made directly on the
+/// [`hub`](Self::hub) of a bus reaches this process's live connections only,
+/// without an `id:` and without being kept for replay.
 ///
 /// Use a [`RedisClosedIds`] as the hub's closed-ID store, so that
 /// [`close_session`](Self::close_session) answers `204` on every process.
@@ -764,12 +934,12 @@ struct Counters {
 /// let hub = Hub::new(SessionConfig::default().closed_ids(RedisClosedIds::connect(&config).await?));
 /// let bus = RedisBus::connect(hub, &config).await?;
 ///
-/// // Accept through the local hub, as without Redis ...
+/// // Accept through the bus: a tab from another process is replayed what it missed.
 /// # let parts = http::Request::get("/events").body(()).unwrap().into_parts().0;
-/// let accepted = bus.hub().accept(&parts, None).await;
-/// // ... and send through the bus: this reaches the tab on whichever process it is.
+/// let accepted = bus.accept(&parts, None).await;
+/// // Send through the bus: this reaches the tab on whichever process it is.
 /// let tab = SessionId::try_from("tab-1").unwrap();
-/// let here = bus.send_to_session(&tab, &Event::new("hello"));
+/// let here = bus.send_to_session(&tab, &Event::new("hello")).await;
 /// println!("{} connection(s) on this process; {:?}", here.live, bus.stats());
 /// bus.close_session(&tab, Some(Event::new("bye"))).await; // 204 on every process
 /// # let _ = accepted; Ok(()) }
@@ -782,9 +952,13 @@ pub struct RedisBus {
 struct BusInner {
     hub: Hub,
     node: u64,
+    config: RedisConfig,
     tx: mpsc::Sender<Bytes>,
+    /// For the reads of an accept (the session's record, the log).
+    conn: ConnectionManager,
+    replica: Arc<Replica>,
     counters: Arc<Counters>,
-    tasks: [JoinHandle<()>; 2],
+    tasks: [JoinHandle<()>; 3],
 }
 
 impl Drop for BusInner {
@@ -804,78 +978,145 @@ impl fmt::Debug for RedisBus {
     }
 }
 
-/// A pub/sub connection subscribed to `channel`, within the connect timeout.
-async fn subscribe(
+/// A connection for the reader: `XREAD BLOCK` waits up to the block time,
+/// so its response timeout is that plus the command timeout.
+async fn reader_connection(
     client: &::redis::Client,
-    channel: &str,
-    limit: Duration,
-) -> Result<::redis::aio::PubSub, RedisError> {
-    bounded(limit, async {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
-        Ok(pubsub)
-    })
+    config: &RedisConfig,
+) -> Result<MultiplexedConnection, RedisError> {
+    let c = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout))
+        .set_response_timeout(Some(config.block() + config.command_timeout));
+    bounded(
+        config.connect_timeout,
+        client.get_multiplexed_async_connection_with_config(&c),
+    )
     .await
+}
+
+/// Loads the numbering script; returns its SHA1.
+async fn load_script(
+    conn: &mut impl ::redis::aio::ConnectionLike,
+    limit: Duration,
+) -> Result<String, RedisError> {
+    let mut cmd = ::redis::cmd("SCRIPT");
+    cmd.arg("LOAD").arg(NUMBER_LUA);
+    bounded(limit, cmd.query_async(conn)).await
+}
+
+/// One numbering command for `msg` (an empty `msg` only reads the position).
+fn number_cmd(sha: &str, config: &RedisConfig, msg: &[u8]) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("EVALSHA");
+    cmd.arg(sha)
+        .arg(2)
+        .arg(config.position_key())
+        .arg(config.log_key())
+        .arg(msg)
+        .arg(config.log_entries);
+    cmd
+}
+
+fn is_noscript(e: &RedisError) -> bool {
+    e.source.as_ref().and_then(|s| s.code()) == Some("NOSCRIPT")
 }
 
 impl RedisBus {
     /// Connects `hub` to the Redis of `config`: a command connection for
-    /// publishing and a subscriber on the namespace's channel, both made
-    /// before this returns (so a send made on another process after it
-    /// returned reaches this hub). Spawns two tokio tasks.
+    /// sends, one for the reader of the log, and one for the reads of
+    /// accepts, all made before this returns; the reader starts at the
+    /// log's current position (a send made on another process after this
+    /// returned reaches this hub). Spawns three tokio tasks.
+    ///
+    /// The hub should be fresh: from here on it numbers its events with
+    /// the log's positions (a hub that already has sessions gives them the
+    /// gap signal).
     ///
     /// # Errors
     ///
     /// [`InvalidUrl`](RedisErrorKind::InvalidUrl) for a bad URL;
     /// [`Unreachable`](RedisErrorKind::Unreachable) or
     /// [`Timeout`](RedisErrorKind::Timeout) if a connection is not made
-    /// within [`RedisConfig::connect_timeout`] (each of the two).
+    /// within [`RedisConfig::connect_timeout`] (each of them);
+    /// [`Server`](RedisErrorKind::Server) if Redis refuses the numbering
+    /// script (a Redis without Lua scripting).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
     pub async fn connect(hub: Hub, config: &RedisConfig) -> Result<Self, RedisError> {
         let client = config.client()?;
+        let mut writer_conn = config.manager().await?;
         let conn = config.manager().await?;
-        let channel = config.channel();
-        let pubsub = subscribe(&client, &channel, config.connect_timeout).await?;
+        let mut reader = reader_connection(&client, config).await?;
+        let sha = load_script(&mut writer_conn, config.command_timeout).await?;
+        let position: u64 = bounded(
+            config.command_timeout,
+            number_cmd(&sha, config, b"").query_async(&mut reader),
+        )
+        .await?;
+        hub.feed_from(position);
+        let replica = Arc::new(Replica {
+            state: std::sync::Mutex::new(ReplicaState {
+                last: position,
+                lost_to: 0,
+                ring: VecDeque::new(),
+                ring_bytes: 0,
+            }),
+            pending: std::sync::Mutex::new(HashMap::new()),
+            next_ticket: AtomicU64::new(1),
+            owes_gap: AtomicBool::new(false),
+            dirty: std::sync::Mutex::new(HashSet::new()),
+            dirty_wake: Notify::new(),
+        });
         let node = node_id();
         let counters = Arc::new(Counters::default());
         counters.subscribed.store(true, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(config.publish_queue);
-        let writer = tokio::spawn(write_loop(conn, config.clone(), rx, Arc::clone(&counters)));
-        let reader = tokio::spawn(read_loop(
-            client,
-            config.clone(),
-            pubsub,
-            hub.clone(),
+        let ctx = Ctx {
+            hub: hub.clone(),
+            config: config.clone(),
+            replica: Arc::clone(&replica),
+            counters: Arc::clone(&counters),
             node,
-            Arc::clone(&counters),
-        ));
+        };
+        let writer = tokio::spawn(write_loop(writer_conn, sha, rx, ctx.clone()));
+        let reading = tokio::spawn(read_loop(client, reader, ctx.clone()));
+        let records = tokio::spawn(record_loop(conn.clone(), ctx));
         Ok(Self {
             inner: Arc::new(BusInner {
                 hub,
                 node,
+                config: config.clone(),
                 tx,
+                conn,
+                replica,
                 counters,
-                tasks: [writer, reader],
+                tasks: [writer, reading, records],
             }),
         })
     }
 
-    /// The local hub (accept connections through it; its own send methods
-    /// reach this process only).
+    /// The local hub. Its own send methods reach this process's live
+    /// connections only, without an `id:` (see the type's docs); use it for
+    /// stats and lookups.
     #[must_use]
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
     }
 
     /// [`Hub::accept`] for a tab that may come from another process: accept
-    /// every `EventSource` request of a bus's hub through here, so that a
-    /// tab whose previous connection was on another process is replayed
-    /// what it missed (see the [module docs](self)).
+    /// every `EventSource` request of a bus through here. A request with a
+    /// cursor (`Last-Event-ID: <session>.<position>`) for a session this
+    /// process does not hold reads the session's record in Redis (its user,
+    /// topics and start) and is replayed every event of the log after its
+    /// cursor that concerns it, in order, then live events; or it gets the
+    /// gap signal ([`Resume::Gap`](crate::live::Resume::Gap)) when that
+    /// cannot be known (the record expired, the log was trimmed past the
+    /// cursor, Redis lost data). A record of another user gets a fresh
+    /// session, as [`Hub::accept`] does.
     pub async fn accept(&self, parts: &Parts, user: Option<UserKey>) -> Accepted {
-        self.inner.hub.accept(parts, user).await
+        let handshake = self.inner.hub.as_sessions().handshake(parts);
+        self.accept_in(handshake, user, None).await
     }
 
     /// [`Hub::accept_scoped`] through the bus (see [`accept`](Self::accept)).
@@ -885,168 +1126,656 @@ impl RedisBus {
         user: Option<UserKey>,
         topic: &str,
     ) -> Accepted {
-        self.inner.hub.accept_scoped(parts, user, topic).await
+        let handshake = self.inner.hub.as_sessions().handshake(parts);
+        self.accept_in(handshake, user, Some(Topic::from(topic)))
+            .await
     }
 
-    /// [`Hub::subscribe`] on the session's own process, kept with the
-    /// session's state so that another process replays the topic's events
-    /// too after the tab moved there.
-    pub fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
-        self.inner.hub.subscribe(session, topic)
+    async fn accept_in(
+        &self,
+        handshake: Handshake,
+        user: Option<UserKey>,
+        scope: Option<Topic>,
+    ) -> Accepted {
+        let hub = &self.inner.hub;
+        let id = *handshake.session_id();
+        let from_elsewhere = !matches!(handshake.source(), IdSource::Fresh)
+            && handshake.seq().is_some()
+            && hub.session_state(&id).is_none();
+        let accepted = if from_elsewhere {
+            self.accept_remote(handshake, user, scope).await
+        } else {
+            hub.accept_in(handshake, user, scope).await
+        };
+        if let Accepted::Open(conn) = &accepted {
+            if conn.resume() != Resume::Untracked {
+                self.inner.replica.mark_dirty(*conn.session_id());
+            }
+        }
+        accepted
     }
 
-    /// [`Hub::unsubscribe`], kept with the session's state (see
-    /// [`subscribe`](Self::subscribe)).
-    pub fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
-        self.inner.hub.unsubscribe(session, topic)
+    async fn accept_remote(
+        &self,
+        handshake: Handshake,
+        user: Option<UserKey>,
+        scope: Option<Topic>,
+    ) -> Accepted {
+        let hub = &self.inner.hub;
+        let id = *handshake.session_id();
+        let Some(cursor) = handshake.seq() else {
+            return hub.accept_in(handshake, user, scope).await;
+        };
+        if hub.as_sessions().is_closed(&id).await {
+            return Accepted::Closed(handshake);
+        }
+        let record = match self.read_record(&id).await {
+            Ok(Some(r)) => r,
+            // No record (never here, expired, or Redis lost it) or Redis
+            // did not answer: a new session under this ID, with the gap
+            // signal (the hub's answer to a cursor it does not know).
+            Ok(None) | Err(_) => {
+                add(&self.inner.counters.resume_gaps, 1);
+                return hub.accept_in(handshake, user, scope).await;
+            }
+        };
+        if record.user != user || record.scope != scope {
+            // Someone else's tab ID: a session of one's own, never its events.
+            return hub.accept_in(handshake.into_fresh(), user, scope).await;
+        }
+        if let Some(end) = scope.as_deref().and_then(|t| hub.topic_end(t)) {
+            if cursor >= end {
+                hub.as_sessions().mark_closed(&id).await;
+                return Accepted::Closed(handshake);
+            }
+        }
+        let mut reason = GapReason::Lost;
+        let handshake_fallback = handshake.clone();
+        let mut handshake_slot = Some(handshake);
+        for attempt in 0..ACCEPT_ATTEMPTS {
+            let (ring_from, last, lost_to) = {
+                let st = lock(&self.inner.replica.state);
+                let from = st.ring.front().map_or(st.last + 1, |(s, _)| *s);
+                (from, st.last, st.lost_to)
+            };
+            if cursor < record.start || cursor < lost_to {
+                reason = if cursor < lost_to {
+                    GapReason::Lost
+                } else {
+                    GapReason::UnknownCursor
+                };
+                break;
+            }
+            if cursor > last {
+                // The tab saw an entry this reader has not read yet: wait a
+                // little for it, then give up (a cursor from nowhere).
+                reason = GapReason::UnknownCursor;
+                tokio::time::sleep(AHEAD_WAIT).await;
+                continue;
+            }
+            let fetched = if cursor + 1 < ring_from {
+                match self.read_log(cursor + 1, ring_from - 1).await {
+                    Ok(entries) => entries,
+                    Err(_) => {
+                        reason = GapReason::Lost;
+                        break;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let outcome = {
+                let st = lock(&self.inner.replica.state);
+                match select(
+                    &st,
+                    cursor,
+                    &id,
+                    &record,
+                    fetched,
+                    self.inner.config.log_entries,
+                ) {
+                    Selected::Retry => None,
+                    Selected::Closed => Some(Err(handshake_slot.take())),
+                    Selected::Plan(p) => {
+                        let ok = p.replay.is_ok();
+                        let remote = RemotePlan {
+                            topics: record.topics.clone(),
+                            replay: p.replay,
+                            end: p.end,
+                        };
+                        let Some(h) = handshake_slot.take() else {
+                            break;
+                        };
+                        let opened = hub.admit_remote(h, user.clone(), scope.clone(), remote);
+                        Some(Ok((ok, opened)))
+                    }
+                }
+            };
+            match outcome {
+                None if attempt + 1 < ACCEPT_ATTEMPTS => continue,
+                None => reason = GapReason::Trimmed,
+                Some(Err(h)) => {
+                    hub.as_sessions().mark_closed(&id).await;
+                    if let Some(h) = h {
+                        return Accepted::Closed(h);
+                    }
+                }
+                Some(Ok((ok, opened))) => {
+                    add(
+                        if ok {
+                            &self.inner.counters.resumed
+                        } else {
+                            &self.inner.counters.resume_gaps
+                        },
+                        1,
+                    );
+                    return match opened {
+                        Ok(conn) => Accepted::Open(conn),
+                        Err(handshake) => {
+                            hub.as_sessions().mark_closed(&id).await;
+                            Accepted::Closed(handshake)
+                        }
+                    };
+                }
+            }
+            break;
+        }
+        let Some(handshake) = handshake_slot.take() else {
+            return Accepted::Closed(handshake_fallback);
+        };
+        add(&self.inner.counters.resume_gaps, 1);
+        let remote = RemotePlan {
+            topics: record.topics,
+            replay: Err(reason),
+            end: false,
+        };
+        let opened = {
+            let _order = lock(&self.inner.replica.state);
+            hub.admit_remote(handshake, user, scope, remote)
+        };
+        match opened {
+            Ok(conn) => Accepted::Open(conn),
+            Err(handshake) => Accepted::Closed(handshake),
+        }
+    }
+
+    /// The record of `session` in Redis, if there is one (and it reads).
+    async fn read_record(&self, session: &SessionId) -> Result<Option<Record>, RedisError> {
+        let mut conn = self.inner.conn.clone();
+        let mut cmd = ::redis::cmd("HGETALL");
+        cmd.arg(self.inner.config.session_key(session.as_str()));
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = bounded(
+            self.inner.config.command_timeout,
+            cmd.query_async(&mut conn),
+        )
+        .await?;
+        Ok(Record::parse(&fields))
+    }
+
+    /// The log's entries from `from` to `to` (positions, both included).
+    async fn read_log(&self, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>, RedisError> {
+        let mut conn = self.inner.conn.clone();
+        let mut cmd = ::redis::cmd("XRANGE");
+        cmd.arg(self.inner.config.log_key())
+            .arg(format!("{from}-0"))
+            .arg(format!("{to}-0"))
+            .arg("COUNT")
+            .arg(self.inner.config.log_entries.saturating_add(1));
+        let v: ::redis::Value = bounded(
+            self.inner.config.command_timeout,
+            cmd.query_async(&mut conn),
+        )
+        .await?;
+        Ok(parse_entries(v))
     }
 
     /// Counters since the bus was made.
     #[must_use]
     pub fn stats(&self) -> BusStats {
         let c = &*self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         BusStats {
-            published: c.published.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            received: c.received.load(Ordering::Relaxed),
-            malformed: c.malformed.load(Ordering::Relaxed),
-            reconnects: c.reconnects.load(Ordering::Relaxed),
+            published: get(&c.published),
+            lost: get(&c.lost),
+            received: get(&c.received),
+            malformed: get(&c.malformed),
+            reconnects: get(&c.reconnects),
             subscribed: c.subscribed.load(Ordering::Relaxed),
+            gaps: get(&c.gaps),
+            resumed: get(&c.resumed),
+            resume_gaps: get(&c.resume_gaps),
         }
     }
 
-    /// Queues one message for Redis; never waits.
-    fn forward(&self, kind: Kind, target: &[u8], frame: &[u8]) {
-        let Some(msg) = encode_message(self.inner.node, kind, target, frame) else {
+    /// Queues one entry for Redis; never waits.
+    fn forward(&self, kind: Kind, target: &[u8], frame: &[u8]) -> Sending {
+        let r = &self.inner.replica;
+        let ticket = r.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let Some(msg) = encode_message(self.inner.node, ticket, kind, target, frame) else {
             // A target over 64 KiB (a user key or topic): cannot be framed.
-            self.inner.counters.lost.fetch_add(1, Ordering::Relaxed);
-            return;
+            add(&self.inner.counters.lost, 1);
+            return Sending::ready(Delivery::default());
         };
-        if self.inner.tx.try_send(msg).is_err() {
-            self.inner.counters.lost.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&r.pending).insert(ticket, (Instant::now(), tx));
+        match self.inner.tx.try_send(msg) {
+            Ok(()) => Sending {
+                ready: None,
+                rx: Some(rx),
+            },
+            Err(e) => {
+                lock(&r.pending).remove(&ticket);
+                add(&self.inner.counters.lost, 1);
+                r.owes_gap.store(true, Ordering::Release);
+                let msg = e.into_inner();
+                Sending::ready(deliver_plain(&self.inner.hub, msg))
+            }
         }
     }
 
     /// [`Hub::send_to_session`] on every process. An event with an `id:` is
     /// refused (by the local hub, and not forwarded).
-    pub fn send_to_session(&self, session: &SessionId, event: &Event) -> Delivery {
+    pub fn send_to_session(&self, session: &SessionId, event: &Event) -> Sending {
         if event.id().is_some() {
-            return self.inner.hub.send_to_session(session, event);
+            return Sending::ready(self.inner.hub.send_to_session(session, event));
         }
-        let frame = event.to_bytes();
-        let d = self.inner.hub.send_to_session_bytes(session, &frame);
-        self.forward(Kind::Session, session.as_bytes(), &frame);
-        d
+        self.forward(Kind::Session, session.as_bytes(), &event.to_bytes())
     }
 
     /// [`Hub::send_to_user`] on every process.
-    pub fn send_to_user(&self, user: &UserKey, event: &Event) -> Delivery {
+    pub fn send_to_user(&self, user: &UserKey, event: &Event) -> Sending {
         if event.id().is_some() {
-            return self.inner.hub.send_to_user(user, event);
+            return Sending::ready(self.inner.hub.send_to_user(user, event));
         }
-        let frame = event.to_bytes();
-        let d = self.inner.hub.send_to_user_bytes(user, &frame);
-        self.forward(Kind::User, user.as_str().as_bytes(), &frame);
-        d
+        self.forward(Kind::User, user.as_str().as_bytes(), &event.to_bytes())
     }
 
     /// [`Hub::publish`] on every process.
-    pub fn publish(&self, topic: &str, event: &Event) -> Delivery {
+    pub fn publish(&self, topic: &str, event: &Event) -> Sending {
         if event.id().is_some() {
-            return self.inner.hub.publish(topic, event);
+            return Sending::ready(self.inner.hub.publish(topic, event));
         }
-        let frame = event.to_bytes();
-        let d = self.inner.hub.publish_bytes(topic, &frame);
-        self.forward(Kind::Topic, topic.as_bytes(), &frame);
-        d
+        self.forward(Kind::Topic, topic.as_bytes(), &event.to_bytes())
     }
 
     /// [`Hub::broadcast`] on every process.
-    pub fn broadcast(&self, event: &Event) -> Delivery {
+    pub fn broadcast(&self, event: &Event) -> Sending {
         if event.id().is_some() {
-            return self.inner.hub.broadcast(event);
+            return Sending::ready(self.inner.hub.broadcast(event));
         }
-        let frame = event.to_bytes();
-        let d = self.inner.hub.broadcast_bytes(&frame);
-        self.forward(Kind::Broadcast, &[], &frame);
-        d
+        self.forward(Kind::Broadcast, &[], &event.to_bytes())
     }
 
-    /// [`Hub::end_topic`] on every process. The final event reaches other
-    /// processes with its name, data and retry (not its comments).
-    pub fn end_topic(&self, topic: &str, last: &Event) -> Delivery {
+    /// [`Hub::end_topic`] on every process.
+    pub fn end_topic(&self, topic: &str, last: &Event) -> Sending {
         if last.id().is_some() {
-            return self.inner.hub.end_topic(topic, last);
+            return Sending::ready(self.inner.hub.end_topic(topic, last));
         }
-        let d = self.inner.hub.end_topic(topic, last);
-        self.forward(Kind::EndTopic, topic.as_bytes(), &last.to_bytes());
-        d
+        self.forward(Kind::EndTopic, topic.as_bytes(), &last.to_bytes())
     }
 
     /// [`Hub::close_session`] on every process: the ID is marked closed in
-    /// the hub's closed-ID store (a [`RedisClosedIds`] makes the `204` seen
-    /// everywhere), and every process ends the session's connections after
-    /// `last`. Returns the connections ended on this process. Each process
-    /// marks the ID again (a no-op for the store beyond restarting the TTL).
-    /// A `last` event reaches other processes with its name, data and
-    /// retry (not its comments).
+    /// the hub's closed-ID store first (a [`RedisClosedIds`] makes the
+    /// `204` seen everywhere at once), then every process ends the
+    /// session's connections after `last`, in the log's order (after the
+    /// sends made before). Returns the connections ended on this process.
+    /// The session's record in Redis is deleted.
     pub async fn close_session(&self, session: &SessionId, last: Option<Event>) -> usize {
         let frame = last
             .as_ref()
             .filter(|e| e.id().is_none())
             .map(Event::to_bytes);
-        let n = self.inner.hub.close_session(session, last).await;
-        self.forward(
+        self.inner.hub.as_sessions().mark_closed(session).await;
+        let sent = self.forward(
             Kind::Close,
             session.as_bytes(),
             frame.as_deref().unwrap_or(&[]),
         );
+        let n = sent.await.live;
+        self.inner.replica.mark_dirty(*session);
         n
     }
 
     /// [`Hub::drop_session`] on every process: the session's connections end
     /// without closing it, and its tab reconnects (to whichever process).
-    /// Returns the connections ended on this process.
-    pub fn drop_session(&self, session: &SessionId) -> usize {
-        let n = self.inner.hub.drop_session(session);
-        self.forward(Kind::Drop, session.as_bytes(), &[]);
-        n
+    pub fn drop_session(&self, session: &SessionId) -> Sending {
+        self.forward(Kind::Drop, session.as_bytes(), &[])
+    }
+
+    /// [`Hub::subscribe`], kept in the session's record so that another
+    /// process replays the topic's events too after the tab moved there.
+    pub fn subscribe(&self, session: &SessionId, topic: &str) -> bool {
+        let ok = self.inner.hub.subscribe(session, topic);
+        if ok {
+            self.inner.replica.mark_dirty(*session);
+        }
+        ok
+    }
+
+    /// [`Hub::unsubscribe`], kept in the session's record (see
+    /// [`subscribe`](Self::subscribe)).
+    pub fn unsubscribe(&self, session: &SessionId, topic: &str) -> bool {
+        let ok = self.inner.hub.unsubscribe(session, topic);
+        if ok {
+            self.inner.replica.mark_dirty(*session);
+        }
+        ok
     }
 }
 
-/// A random ID for this bus, so its subscriber can skip its own messages.
+/// How long an accept waits for the reader when the tab's cursor is ahead
+/// of it, per attempt.
+const AHEAD_WAIT: Duration = Duration::from_millis(20);
+/// Attempts of an accept from another process (the reader may move on
+/// between reading the log and taking the lock).
+const ACCEPT_ATTEMPTS: usize = 8;
+
+/// A session's record in Redis: `<namespace>:session:<id>`, a hash with `a`
+/// (the position it began at), `u` (its user key, if any), `s` (the topic
+/// of a scoped stream, if any) and one `t:<topic>` field per subscription.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    start: u64,
+    user: Option<UserKey>,
+    scope: Option<Topic>,
+    topics: Vec<Topic>,
+}
+
+impl Record {
+    /// A record from `HGETALL`'s fields; `None` if there is none or it does
+    /// not parse (input from the network: never trusted further).
+    fn parse(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<Self> {
+        let mut start = None;
+        let mut user = None;
+        let mut scope = None;
+        let mut topics = Vec::new();
+        for (k, v) in fields {
+            let v = std::str::from_utf8(v).ok()?;
+            match k.as_slice() {
+                b"a" => start = Some(v.parse().ok()?),
+                b"u" => user = Some(UserKey::from(v)),
+                b"s" => scope = Some(Topic::from(v)),
+                k if k.starts_with(b"t:") => {
+                    topics.push(Topic::from(std::str::from_utf8(&k[2..]).ok()?));
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            start: start?,
+            user,
+            scope,
+            topics,
+        })
+    }
+
+    /// The commands that write `state` as the record of its session.
+    fn write(
+        config: &RedisConfig,
+        ttl_ms: u64,
+        state: &SessionState,
+        pipe: &mut ::redis::Pipeline,
+    ) {
+        let key = config.session_key(state.id.as_str());
+        pipe.cmd("DEL").arg(&key).ignore();
+        let mut hset = ::redis::cmd("HSET");
+        hset.arg(&key).arg("a").arg(state.start);
+        if let Some(u) = &state.user {
+            hset.arg("u").arg(u.as_str());
+        }
+        if let Some(s) = &state.scope {
+            hset.arg("s").arg(&**s);
+        }
+        for t in &state.topics {
+            hset.arg(format!("t:{t}")).arg(1);
+        }
+        pipe.add_command(hset).ignore();
+        pipe.cmd("PEXPIRE").arg(&key).arg(ttl_ms).ignore();
+    }
+}
+
+/// What an accept from another process gets from the log.
+enum Selected {
+    /// The reader's ring moved past what was read from Redis: read again.
+    Retry,
+    /// The session was closed after the cursor.
+    Closed,
+    Plan(Picked),
+}
+
+struct Picked {
+    replay: Result<Vec<(u64, Bytes)>, GapReason>,
+    end: bool,
+}
+
+/// The events after `cursor` that concern the session of `record`: from
+/// `fetched` (read from Redis, below the ring) then the ring, which must
+/// together cover every position from `cursor + 1` to the reader's `last`.
+fn select(
+    st: &ReplicaState,
+    cursor: u64,
+    id: &SessionId,
+    record: &Record,
+    fetched: Vec<(u64, Bytes)>,
+    limit: usize,
+) -> Selected {
+    let gap = |reason| {
+        Selected::Plan(Picked {
+            replay: Err(reason),
+            end: false,
+        })
+    };
+    if cursor < st.lost_to {
+        return gap(GapReason::Lost);
+    }
+    let mut next = cursor + 1;
+    let mut out = Vec::new();
+    let mut end = false;
+    let from = st.ring.partition_point(|(s, _)| *s <= cursor);
+    let ring = st.ring.range(from..).map(|(s, m)| (*s, m.clone()));
+    for (seq, msg) in fetched.into_iter().chain(ring) {
+        if seq < next {
+            continue; // read from Redis and in the ring too
+        }
+        if seq > next {
+            // A hole: the log was trimmed past the cursor (first entry
+            // read from Redis), or the ring moved on since it was read.
+            return if st.ring.front().is_some_and(|(s, _)| *s == seq) {
+                Selected::Retry
+            } else {
+                gap(GapReason::Trimmed)
+            };
+        }
+        next = seq + 1;
+        if end {
+            continue;
+        }
+        let Some(m) = decode_message(msg) else {
+            continue;
+        };
+        let text = std::str::from_utf8(&m.target).ok();
+        let mine = match m.kind {
+            Kind::Session => m.target == id.as_bytes(),
+            Kind::User => {
+                record.scope.is_none()
+                    && text.is_some()
+                    && text == record.user.as_ref().map(UserKey::as_str)
+            }
+            Kind::Topic => text.is_some_and(|t| is_topic_of(record, t)),
+            Kind::Broadcast => record.scope.is_none(),
+            Kind::EndTopic => {
+                let t = text.unwrap_or_default();
+                if record.scope.as_deref() == Some(t) {
+                    end = true;
+                    true
+                } else {
+                    is_topic_of(record, t)
+                }
+            }
+            Kind::Close => {
+                if m.target == id.as_bytes() {
+                    return Selected::Closed;
+                }
+                false
+            }
+            Kind::Drop => false,
+            Kind::Lost => return gap(GapReason::Lost),
+        };
+        if mine && valid_frame(&m.frame) {
+            out.push((seq, m.frame));
+            if out.len() > limit {
+                return gap(GapReason::Trimmed);
+            }
+        }
+    }
+    if next != st.last + 1 {
+        // Redis had fewer entries than asked for (trimmed meanwhile).
+        return gap(GapReason::Trimmed);
+    }
+    Selected::Plan(Picked {
+        replay: Ok(out),
+        end,
+    })
+}
+
+fn is_topic_of(record: &Record, topic: &str) -> bool {
+    record.scope.as_deref() == Some(topic) || record.topics.iter().any(|t| &**t == topic)
+}
+
+/// `(position, message)` of each entry in an `XRANGE` reply (or of the one
+/// stream of an `XREAD` reply); entries that do not parse are skipped.
+fn parse_entries(v: ::redis::Value) -> Vec<(u64, Bytes)> {
+    use ::redis::Value;
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(pair) = item else { continue };
+        let mut pair = pair.into_iter();
+        let (Some(id), Some(Value::Array(fields))) = (pair.next(), pair.next()) else {
+            continue;
+        };
+        let id = match id {
+            Value::BulkString(b) => b,
+            Value::SimpleString(s) => s.into_bytes(),
+            _ => continue,
+        };
+        let Some(seq) = std::str::from_utf8(&id)
+            .ok()
+            .and_then(|s| s.strip_suffix("-0"))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let mut fields = fields.into_iter();
+        while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+            if let (Value::BulkString(k), Value::BulkString(v)) = (k, v) {
+                if k == b"m" {
+                    out.push((seq, Bytes::from(v)));
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The entries of an `XREAD` reply on one stream (`Nil` when it timed out).
+fn parse_read(v: ::redis::Value) -> Vec<(u64, Bytes)> {
+    use ::redis::Value;
+    match v {
+        Value::Array(streams) => streams
+            .into_iter()
+            .flat_map(|s| match s {
+                Value::Array(kv) => kv.into_iter().nth(1).map(parse_entries).unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        Value::Map(streams) => streams
+            .into_iter()
+            .flat_map(|(_, entries)| parse_entries(entries))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A random ID for this bus, so its reader can tell its own entries.
 fn node_id() -> u64 {
     let (a, _) = uuid::Uuid::new_v4().as_u64_pair();
     a
 }
 
+/// What the bus's tasks share.
+#[derive(Clone)]
+struct Ctx {
+    hub: Hub,
+    config: RedisConfig,
+    replica: Arc<Replica>,
+    counters: Arc<Counters>,
+    node: u64,
+}
+
 async fn write_loop(
     mut conn: ConnectionManager,
-    config: RedisConfig,
+    mut sha: String,
     mut rx: mpsc::Receiver<Bytes>,
-    counters: Arc<Counters>,
+    ctx: Ctx,
 ) {
-    let channel = config.channel();
     let mut batch = Vec::with_capacity(PIPELINE);
+    let lost = encode_message(ctx.node, 0, Kind::Lost, &[], &[]).unwrap_or_default();
     while rx.recv_many(&mut batch, PIPELINE).await > 0 {
-        let mut pipe = ::redis::pipe();
-        for msg in &batch {
-            pipe.cmd("PUBLISH").arg(&channel).arg(msg.as_ref()).ignore();
+        let owed = ctx.replica.owes_gap.swap(false, Ordering::AcqRel);
+        let mut done = false;
+        for attempt in 0..2 {
+            let mut pipe = ::redis::pipe();
+            if owed {
+                pipe.add_command(number_cmd(&sha, &ctx.config, &lost))
+                    .ignore();
+            }
+            for msg in &batch {
+                pipe.add_command(number_cmd(&sha, &ctx.config, msg))
+                    .ignore();
+            }
+            match bounded::<()>(ctx.config.command_timeout, pipe.query_async(&mut conn)).await {
+                Ok(()) => {
+                    done = true;
+                    break;
+                }
+                // Redis restarted and forgot the script: load it, try again.
+                Err(e) if attempt == 0 && is_noscript(&e) => {
+                    match load_script(&mut conn, ctx.config.command_timeout).await {
+                        Ok(s) => sha = s,
+                        Err(_) => break,
+                    }
+                }
+                Err(e) => {
+                    // A half-open connection only ever times out: replace it
+                    // (the queue takes the sends meanwhile). Other failures
+                    // are the connection manager's to repair.
+                    if e.kind == RedisErrorKind::Timeout {
+                        if let Ok(fresh) = ctx.config.manager().await {
+                            conn = fresh;
+                        }
+                    }
+                    break;
+                }
+            }
         }
         let n = batch.len() as u64;
-        match bounded::<()>(config.command_timeout, pipe.query_async(&mut conn)).await {
-            Ok(()) => {
-                counters.published.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.lost.fetch_add(n, Ordering::Relaxed);
-                // A half-open connection only ever times out: replace it (the
-                // queue takes the sends meanwhile). Other failures are the
-                // connection manager's to repair.
-                if e.kind == RedisErrorKind::Timeout {
-                    if let Ok(fresh) = config.manager().await {
-                        conn = fresh;
-                    }
+        if done {
+            add(&ctx.counters.published, n);
+        } else {
+            // Not numbered: this process's live connections get them now,
+            // without an `id:`; the other processes and the replays miss
+            // them, which the `Lost` entry tells everyone once Redis is back.
+            add(&ctx.counters.lost, n);
+            ctx.replica.owes_gap.store(true, Ordering::Release);
+            for msg in batch.drain(..) {
+                let ticket = decode_message(msg.clone()).map(|m| m.ticket);
+                let d = deliver_plain(&ctx.hub, msg);
+                if let Some(t) = ticket {
+                    ctx.replica.complete(t, d);
                 }
             }
         }
@@ -1054,127 +1783,264 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(
-    client: ::redis::Client,
-    config: RedisConfig,
-    first: ::redis::aio::PubSub,
-    hub: Hub,
-    node: u64,
-    counters: Arc<Counters>,
-) {
-    let channel = config.channel();
-    let mut pubsub = first;
+/// Delivers one of this process's entries to its live connections without
+/// a position (Redis did not number it).
+fn deliver_plain(hub: &Hub, msg: Bytes) -> Delivery {
+    match decode_message(msg) {
+        Some(m) => apply(hub, &m, How::Plain, true).unwrap_or_default(),
+        None => Delivery::default(),
+    }
+}
+
+async fn read_loop(client: ::redis::Client, first: MultiplexedConnection, ctx: Ctx) {
+    let mut conn = first;
+    let block = ctx.config.block();
+    let block_ms = u64::try_from(block.as_millis()).unwrap_or(1000).max(1);
     loop {
-        let (mut sink, mut stream) = pubsub.split();
-        loop {
-            let next = std::future::poll_fn(|cx| Stream::poll_next(Pin::new(&mut stream), cx));
-            match tokio::time::timeout(config.ping_interval, next).await {
-                Ok(Some(msg)) => {
-                    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                    dispatch(&hub, node, &counters, payload);
+        let last = lock(&ctx.replica.state).last;
+        let mut cmd = ::redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(READ_BATCH)
+            .arg("BLOCK")
+            .arg(block_ms)
+            .arg("STREAMS")
+            .arg(ctx.config.log_key())
+            .arg(format!("{last}-0"));
+        let read: Result<::redis::Value, RedisError> = bounded(
+            block + ctx.config.command_timeout,
+            cmd.query_async(&mut conn),
+        )
+        .await;
+        match read {
+            Ok(v) => {
+                let entries = parse_read(v);
+                if entries.is_empty() {
+                    // Quiet for a while: did the log start again below us
+                    // (Redis lost its data and a new counter began)?
+                    if check_position(&mut conn, &ctx, last).await.is_err() {
+                        conn = reconnect(&client, &ctx).await;
+                    }
+                    ctx.replica.expire_pending(PENDING_AGE);
+                    continue;
                 }
-                Ok(None) => break, // the connection ended
-                Err(_) => {
-                    // Quiet for a while: is anyone there?
-                    let ping = sink.ping::<::redis::Value>();
-                    if bounded(config.command_timeout, ping).await.is_err() {
-                        break;
+                for (seq, msg) in entries {
+                    take(&ctx, seq, msg);
+                }
+            }
+            Err(_) => conn = reconnect(&client, &ctx).await,
+        }
+    }
+}
+
+/// Compares the log's position with the reader's; a position below it
+/// means the log started again: every process signals the loss.
+async fn check_position(
+    conn: &mut MultiplexedConnection,
+    ctx: &Ctx,
+    last: u64,
+) -> Result<(), RedisError> {
+    let mut cmd = ::redis::cmd("GET");
+    cmd.arg(ctx.config.position_key());
+    let now: Option<u64> = bounded(ctx.config.command_timeout, cmd.query_async(conn)).await?;
+    if let Some(now) = now.filter(|&n| n < last) {
+        let mut st = lock(&ctx.replica.state);
+        ctx.hub.lost(now);
+        st.last = now;
+        st.lost_to = now;
+        st.ring.clear();
+        st.ring_bytes = 0;
+        add(&ctx.counters.gaps, 1);
+    }
+    Ok(())
+}
+
+/// A new reader connection, with backoff; counts the reconnect.
+async fn reconnect(client: &::redis::Client, ctx: &Ctx) -> MultiplexedConnection {
+    ctx.counters.subscribed.store(false, Ordering::Relaxed);
+    let mut delay = BACKOFF_MIN;
+    let conn = loop {
+        tokio::time::sleep(delay).await;
+        match reader_connection(client, &ctx.config).await {
+            Ok(c) => break c,
+            Err(_) => delay = (delay * 2).min(BACKOFF_MAX),
+        }
+    };
+    add(&ctx.counters.reconnects, 1);
+    ctx.counters.subscribed.store(true, Ordering::Relaxed);
+    conn
+}
+
+/// Hands the entry at `seq` to the hub, in order, under the replica's lock.
+fn take(ctx: &Ctx, seq: u64, msg: Bytes) {
+    let mut st = lock(&ctx.replica.state);
+    if seq <= st.last {
+        return; // read already
+    }
+    if seq > st.last + 1 {
+        // Entries this reader never saw (trimmed before it read them, or a
+        // new counter began above it): everyone here is told.
+        ctx.hub.lost(seq - 1);
+        st.lost_to = seq - 1;
+        add(&ctx.counters.gaps, 1);
+    }
+    st.last = seq;
+    let Some(m) = decode_message(msg.clone()) else {
+        ctx.hub.advance_to(seq);
+        add(&ctx.counters.malformed, 1);
+        return;
+    };
+    if m.kind == Kind::Lost {
+        ctx.hub.lost(seq);
+        st.lost_to = seq;
+        add(&ctx.counters.gaps, 1);
+    }
+    let ours = m.node == ctx.node;
+    let delivery = apply(&ctx.hub, &m, How::At(seq), ours);
+    let well_formed = delivery.is_some();
+    if !well_formed {
+        add(&ctx.counters.malformed, 1);
+    }
+    let mut delivery = delivery.unwrap_or_default();
+    // Numbered by Redis, whether or not it reached anyone here.
+    delivery.seq = Some(seq);
+    st.ring_bytes += msg.len();
+    st.ring.push_back((seq, msg));
+    while st.ring.len() > ctx.config.log_entries || st.ring_bytes > ctx.config.ring_bytes {
+        match st.ring.pop_front() {
+            Some((_, m)) => st.ring_bytes -= m.len(),
+            None => break,
+        }
+    }
+    drop(st);
+    if ours {
+        ctx.replica.complete(m.ticket, delivery);
+    } else if well_formed && m.kind != Kind::Lost {
+        add(&ctx.counters.received, 1);
+    }
+}
+
+/// Applies one entry to the hub, numbered as `how` says; what it reached,
+/// or `None` if the entry is malformed (its position is used up all the
+/// same). `ours`: sent by this process (its closed-ID store was told).
+fn apply(hub: &Hub, m: &Message, how: How, ours: bool) -> Option<Delivery> {
+    let text = std::str::from_utf8(&m.target).ok();
+    let session = text.and_then(|s| SessionId::try_from(s).ok());
+    let frame_ok = valid_frame(&m.frame);
+    let event_ok = frame_ok || (m.frame.is_empty() && matches!(m.kind, Kind::Close));
+    let well_formed = match m.kind {
+        Kind::Session | Kind::Close | Kind::Drop => session.is_some(),
+        Kind::User | Kind::Topic | Kind::EndTopic => text.is_some(),
+        Kind::Broadcast | Kind::Lost => m.target.is_empty(),
+    } && match m.kind {
+        Kind::Drop | Kind::Lost => m.frame.is_empty(),
+        _ => event_ok,
+    };
+    if !well_formed {
+        if let How::At(seq) = how {
+            hub.advance_to(seq);
+        }
+        return None;
+    }
+    let advance = || {
+        if let How::At(seq) = how {
+            hub.advance_to(seq);
+        }
+    };
+    let ended = |live| Delivery {
+        live,
+        ..Delivery::default()
+    };
+    Some(match (m.kind, text, session) {
+        (Kind::Session, _, Some(id)) => hub.send_as(Target::Session(&id), &m.frame, how),
+        (Kind::User, Some(user), _) => {
+            hub.send_as(Target::User(&UserKey::from(user)), &m.frame, how)
+        }
+        (Kind::Topic, Some(topic), _) => hub.send_as(Target::Topic(topic), &m.frame, how),
+        (Kind::Broadcast, _, _) => hub.send_as(Target::All, &m.frame, how),
+        (Kind::EndTopic, Some(topic), _) => hub.end_topic_as(topic, m.frame.clone(), how),
+        (Kind::Close, _, Some(id)) => {
+            advance();
+            let last = (!m.frame.is_empty()).then_some(&m.frame);
+            let live = hub.end_session_now(&id, last);
+            if !ours {
+                // A store that is not shared learns of it here (a Redis
+                // round trip: off the reader's path).
+                let hub = hub.clone();
+                tokio::spawn(async move { hub.as_sessions().mark_closed(&id).await });
+            }
+            ended(live)
+        }
+        (Kind::Drop, _, Some(id)) => {
+            advance();
+            ended(hub.drop_session(&id))
+        }
+        _ => {
+            advance();
+            Delivery::default()
+        }
+    })
+}
+
+/// Writes the records of the sessions marked dirty (at most every
+/// [`RECORD_DELAY`]), and of every live session every
+/// [`RedisConfig::record_refresh`], so that a live session's record never
+/// expires and an away one's expires one resume window (plus one refresh)
+/// after its tab left.
+async fn record_loop(mut conn: ConnectionManager, ctx: Ctx) {
+    let window = ctx.hub.resume_window();
+    let refresh = record_refresh(window);
+    let ttl_ms = u64::try_from((window + refresh).as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let mut next_refresh = Instant::now() + refresh;
+    loop {
+        let wait = next_refresh.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(wait, ctx.replica.dirty_wake.notified()).await;
+        tokio::time::sleep(RECORD_DELAY).await;
+        let states: Vec<Result<SessionState, SessionId>> = if Instant::now() >= next_refresh {
+            next_refresh = Instant::now() + refresh;
+            lock(&ctx.replica.dirty).clear();
+            ctx.hub.live_states().into_iter().map(Ok).collect()
+        } else {
+            let ids: Vec<SessionId> = lock(&ctx.replica.dirty).drain().collect();
+            ids.into_iter()
+                .map(|id| ctx.hub.session_state(&id).ok_or(id))
+                .collect()
+        };
+        for chunk in states.chunks(RECORD_PIPELINE) {
+            let mut pipe = ::redis::pipe();
+            for s in chunk {
+                match s {
+                    Ok(state) => Record::write(&ctx.config, ttl_ms, state, &mut pipe),
+                    Err(id) => {
+                        pipe.cmd("DEL")
+                            .arg(ctx.config.session_key(id.as_str()))
+                            .ignore();
                     }
                 }
             }
+            // A failure leaves the records to the next refresh.
+            let _ = bounded::<()>(ctx.config.command_timeout, pipe.query_async(&mut conn)).await;
         }
-        drop((sink, stream));
-        counters.subscribed.store(false, Ordering::Relaxed);
-        let mut delay = BACKOFF_MIN;
-        pubsub = loop {
-            tokio::time::sleep(delay).await;
-            match subscribe(&client, &channel, config.connect_timeout).await {
-                Ok(p) => break p,
-                Err(_) => delay = (delay * 2).min(BACKOFF_MAX),
-            }
-        };
-        counters.reconnects.fetch_add(1, Ordering::Relaxed);
-        counters.subscribed.store(true, Ordering::Relaxed);
     }
 }
 
-/// Hands one message from Redis to the local hub.
-fn dispatch(hub: &Hub, node: u64, counters: &Counters, payload: Bytes) {
-    let Some(m) = decode_message(payload) else {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    if m.node == node {
-        return; // ours: delivered locally when it was sent
-    }
-    if apply(hub, &m) {
-        counters.received.fetch_add(1, Ordering::Relaxed);
-    } else {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-    }
+/// How often the records of live sessions are written again: half the
+/// resume window, between 100 ms and 30 s.
+fn record_refresh(window: Duration) -> Duration {
+    (window / 2).clamp(Duration::from_millis(100), Duration::from_secs(30))
 }
 
-/// Applies a decoded message; `false` if it is malformed.
-fn apply(hub: &Hub, m: &Message) -> bool {
-    let text = || std::str::from_utf8(&m.target).ok();
-    let session = || text().and_then(|s| SessionId::try_from(s).ok());
-    let frame_ok = valid_frame(&m.frame);
-    match m.kind {
-        Kind::Session => match session() {
-            Some(id) if frame_ok => {
-                let _ = hub.send_to_session_bytes(&id, &m.frame);
-            }
-            _ => return false,
-        },
-        Kind::User => match text() {
-            Some(user) if frame_ok => {
-                let _ = hub.send_to_user_bytes(&UserKey::from(user), &m.frame);
-            }
-            _ => return false,
-        },
-        Kind::Topic => match text() {
-            Some(topic) if frame_ok => {
-                let _ = hub.publish_bytes(topic, &m.frame);
-            }
-            _ => return false,
-        },
-        Kind::Broadcast => {
-            if !frame_ok || !m.target.is_empty() {
-                return false;
-            }
-            let _ = hub.broadcast_bytes(&m.frame);
-        }
-        Kind::EndTopic => match (text(), frame_event(&m.frame)) {
-            (Some(topic), Some(last)) if frame_ok => {
-                let _ = hub.end_topic(topic, &last);
-            }
-            _ => return false,
-        },
-        Kind::Close => {
-            let Some(id) = session() else { return false };
-            let last = if m.frame.is_empty() {
-                None
-            } else if frame_ok {
-                match frame_event(&m.frame) {
-                    Some(e) => Some(e),
-                    None => return false,
-                }
-            } else {
-                return false;
-            };
-            // Marks the store (a Redis round trip): off the subscriber's path.
-            let hub = hub.clone();
-            tokio::spawn(async move { hub.close_session(&id, last).await });
-        }
-        Kind::Drop => match session() {
-            Some(id) if m.frame.is_empty() => {
-                let _ = hub.drop_session(&id);
-            }
-            _ => return false,
-        },
-    }
-    true
-}
+/// Records written per pipeline.
+const RECORD_PIPELINE: usize = 256;
+/// Records marked dirty are written after this (several accepts share a
+/// pipeline).
+const RECORD_DELAY: Duration = Duration::from_millis(5);
+/// Entries one `XREAD` returns at most.
+const READ_BATCH: usize = 1024;
+/// A send whose entry did not come back within this is given up on (its
+/// future resolves with an empty [`Delivery`]).
+const PENDING_AGE: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {
@@ -1183,9 +2049,9 @@ mod tests {
     #[test]
     fn message_round_trip() {
         let frame = Event::new("a\nb").to_bytes();
-        let msg = encode_message(7, Kind::Topic, b"news", &frame).unwrap();
+        let msg = encode_message(7, 9, Kind::Topic, b"news", &frame).unwrap();
         let m = decode_message(msg).unwrap();
-        assert_eq!(m.node, 7);
+        assert_eq!((m.node, m.ticket), (7, 9));
         assert_eq!(m.kind, Kind::Topic);
         assert_eq!(&m.target[..], b"news");
         assert_eq!(m.frame, frame);
@@ -1194,15 +2060,15 @@ mod tests {
 
     #[test]
     fn truncated_or_foreign_messages_do_not_decode() {
-        let msg = encode_message(1, Kind::Session, b"tab-1", b"data: x\n\n").unwrap();
+        let msg = encode_message(1, 2, Kind::Session, b"tab-1", b"data: x\n\n").unwrap();
         for cut in 0..HEADER + 5 {
             assert!(decode_message(msg.slice(..cut)).is_none(), "cut at {cut}");
         }
         let mut bad = msg.to_vec();
-        bad[0] = 2;
+        bad[0] = 1; // the pub/sub format before the log
         assert!(decode_message(Bytes::from(bad)).is_none());
         let mut bad = msg.to_vec();
-        bad[9] = 99;
+        bad[17] = 99;
         assert!(decode_message(Bytes::from(bad)).is_none());
     }
 
@@ -1223,7 +2089,7 @@ mod tests {
     }
 
     #[test]
-    fn every_event_frame_is_valid_and_rebuilds() {
+    fn every_event_frame_is_valid() {
         let e = Event::builder()
             .name("price")
             .data("1\n2")
@@ -1231,12 +2097,7 @@ mod tests {
             .comment("c")
             .build()
             .unwrap();
-        let frame = e.to_bytes();
-        assert!(valid_frame(&frame));
-        let back = frame_event(&frame).unwrap();
-        assert_eq!(back.name().map(|n| n.as_str()), Some("price"));
-        assert_eq!(back.data(), Some("1\n2"));
-        assert_eq!(back.retry().map(|r| r.as_millis()), Some(1500));
+        assert!(valid_frame(&e.to_bytes()));
     }
 
     #[test]

@@ -215,36 +215,55 @@ async fn unreachable_or_mute_redis_at_start_is_a_typed_error_within_the_timeout(
 
 // ------------------------------------------------------------ the bus
 
-async fn events(State(hub): State<Hub>, parts: Parts) -> Accepted {
+#[derive(Clone)]
+struct App {
+    bus: RedisBus,
+    resumes: mpsc::UnboundedSender<Resume>,
+}
+
+async fn events(State(app): State<App>, parts: Parts) -> Accepted {
     let user = parts
         .headers
         .get("x-user")
         .and_then(|v| v.to_str().ok())
         .map(UserKey::from);
-    hub.accept(&parts, user).await
+    let accepted = app.bus.accept(&parts, user).await;
+    if let Accepted::Open(conn) = &accepted {
+        let _ = app.resumes.send(conn.resume());
+    }
+    accepted
 }
 
-/// An axum server around `hub`; its address.
-async fn serve(hub: Hub) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/events", get(events)).with_state(hub);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// One process: a hub with the Redis closed-ID store, its bus, its server.
+/// One process: a hub with the Redis closed-ID store, its bus, and an axum
+/// server on 127.0.0.1 port 0 that accepts through the bus.
 struct Node {
     bus: RedisBus,
     addr: SocketAddr,
+    resumes: mpsc::UnboundedReceiver<Resume>,
+}
+
+impl Node {
+    /// The resume of the next accepted connection.
+    async fn resume(&mut self) -> Resume {
+        client::within("an accept", self.resumes.recv())
+            .await
+            .unwrap()
+    }
 }
 
 async fn node(cfg: &RedisConfig) -> Node {
     let closed = RedisClosedIds::connect(cfg).await.unwrap();
     let hub = Hub::new(SessionConfig::default().closed_ids(closed));
-    let bus = RedisBus::connect(hub.clone(), cfg).await.unwrap();
-    let addr = serve(hub).await;
-    Node { bus, addr }
+    let bus = RedisBus::connect(hub, cfg).await.unwrap();
+    let (tx, resumes) = mpsc::unbounded_channel();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/events", get(events)).with_state(App {
+        bus: bus.clone(),
+        resumes: tx,
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Node { bus, addr, resumes }
 }
 
 /// The next event as (name, data, last event ID), skipping other frames.
@@ -289,8 +308,13 @@ async fn event_within(s: &mut Stream, wait: Duration) -> Option<(String, String,
         .flatten()
 }
 
+/// The position in a cursor `<session>.<position>`.
+fn position(cursor: &str) -> u64 {
+    cursor.rsplit_once('.').unwrap().1.parse().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
+async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_redis_write_each() {
     let server = redis_or_return!();
     let cfg = config(&server, "bus-sends");
     let (a, b) = (node(&cfg).await, node(&cfg).await);
@@ -300,13 +324,15 @@ async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
     assert!(first.starts_with("tab-a."), "{first}");
     let mut on_b = open(b.addr, Proto::H1, "?id=tab-b", &[]).await;
     on_b.first_id().await;
-    assert!(a.bus.hub().subscribe(&id("tab-a"), "news"));
-    let publishes_before = server.calls("publish").await;
+    assert!(a.bus.subscribe(&id("tab-a"), "news"));
+    let writes_before = server.calls("evalsha").await;
 
     let d = b
         .bus
-        .send_to_session(&id("tab-a"), &Event::new("to the session"));
+        .send_to_session(&id("tab-a"), &Event::new("to the session"))
+        .await;
     assert_eq!(d.live, 0, "B has no connection of tab-a");
+    assert!(d.seq.is_some(), "numbered by Redis");
     assert_eq!(data_of(tab.next_frame().await), "to the session");
 
     b.bus.send_to_user(
@@ -315,19 +341,27 @@ async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
     );
     let (name, data, last_id) = next_event(&mut tab).await.unwrap();
     assert_eq!((name.as_str(), data.as_str()), ("u", "to alice"));
-    assert!(
-        last_id.starts_with("tab-a."),
-        "numbered by A's hub: {last_id}"
-    );
+    assert!(last_id.starts_with("tab-a."), "{last_id}");
 
     b.bus.publish("news", &Event::new("to the topic"));
     assert_eq!(data_of(tab.next_frame().await), "to the topic");
 
-    // A broadcast on B: once on A's tab, and once (not twice) on B's own tab.
-    let d = b.bus.broadcast(&Event::new("to everyone"));
-    assert_eq!(d.live, 1, "B's own tab, delivered locally");
-    assert_eq!(data_of(tab.next_frame().await), "to everyone");
-    assert_eq!(data_of(on_b.next_frame().await), "to everyone");
+    // A broadcast on B: once on A's tab, and once (not twice) on B's own tab,
+    // with the same position on both processes.
+    let d = b.bus.broadcast(&Event::new("to everyone")).await;
+    assert_eq!(d.live, 1, "B's own tab");
+    let on_a = next_event(&mut tab).await.unwrap();
+    let here = next_event(&mut on_b).await.unwrap();
+    assert_eq!(
+        (on_a.1.as_str(), here.1.as_str()),
+        ("to everyone", "to everyone")
+    );
+    assert_eq!(
+        position(&on_a.2),
+        position(&here.2),
+        "one numbering for all processes"
+    );
+    assert_eq!(Some(position(&here.2)), d.seq);
     assert!(
         event_within(&mut on_b, Duration::from_millis(300))
             .await
@@ -339,45 +373,49 @@ async fn every_send_on_b_reaches_a_tab_on_a_once_with_one_publish_each() {
     a.bus.send_to_session(&id("tab-b"), &Event::new("from a"));
     assert_eq!(data_of(on_b.next_frame().await), "from a");
 
-    // One PUBLISH per send, whatever the number of processes and connections.
-    assert_eq!(server.calls("publish").await - publishes_before, 5);
-    // The counters move after Redis answered, which may be after the tab read
-    // the event: wait for them (bounded).
-    eventually("the publish counters", || {
+    // One Redis write per send (the numbering script), whatever the number
+    // of processes and connections, and one log entry each.
+    assert_eq!(server.calls("evalsha").await - writes_before, 5);
+    assert_eq!(server.calls("publish").await, 0);
+    assert_eq!(
+        server.command(&["XLEN", "bus-sends:log"]).await.trim(),
+        ":5"
+    );
+    eventually("the counters", || {
         (b.bus.stats().published, a.bus.stats().published) == (4, 1)
+            && (a.bus.stats().received, b.bus.stats().received) == (4, 1)
     })
     .await;
     let (sa, sb) = (a.bus.stats(), b.bus.stats());
-    assert_eq!((sb.published, sb.lost, sb.received), (4, 0, 1));
-    assert_eq!((sa.published, sa.lost, sa.received), (1, 0, 4));
-    assert_eq!((sa.malformed, sb.malformed), (0, 0));
+    assert_eq!((sa.lost, sb.lost, sa.malformed, sb.malformed), (0, 0, 0, 0));
     assert!(sa.subscribed && sb.subscribed);
+    assert_eq!((sa.gaps, sb.gaps), (0, 0));
 
     // An event with an id is refused, and not forwarded.
     let with_id = Event::builder().id("x").data("no").build().unwrap();
-    assert!(!b.bus.broadcast(&with_id).reached());
+    assert!(!b.bus.broadcast(&with_id).await.reached());
     assert!(event_within(&mut tab, Duration::from_millis(300))
         .await
         .is_none());
-    assert_eq!(server.calls("publish").await - publishes_before, 5);
+    assert_eq!(server.calls("evalsha").await - writes_before, 5);
 }
 
-/// What arrives on the channel is input from the network: a message that does
-/// not decode, names an invalid session, or carries a frame with an `id:` line
-/// (which would let a writer to Redis move a tab's cursor) is dropped and
+/// What is in the log is input from the network: an entry that does not
+/// decode, names an invalid session, or carries a frame with an `id:` line
+/// (which would let a writer to Redis move a tab's cursor) is skipped and
 /// counted, never sent to a tab. `end_topic` crosses processes too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
+async fn forged_entries_are_skipped_and_end_topic_crosses_processes() {
     let server = redis_or_return!();
     let cfg = config(&server, "bus-forged");
     let (a, b) = (node(&cfg).await, node(&cfg).await);
     let mut tab = open(a.addr, Proto::H1, "?id=tab-m", &[]).await;
     tab.first_id().await;
 
-    // [version 1][node: 8 bytes][kind][target length: u16 BE][target][frame]
+    // [version 2][node: 8 bytes][ticket: 8 bytes][kind][target length: u16 BE][target][frame]
     let forged = |kind: u8, target: &str, frame: &str| {
         format!(
-            "\x01AAAAAAAA{}\x00{}{target}{frame}",
+            "\x02AAAAAAAABBBBBBBB{}\x00{}{target}{frame}",
             kind as char,
             target.len() as u8 as char
         )
@@ -390,10 +428,13 @@ async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
         forged(9, "tab-m", "data: x\n\n"),
         forged(1, "tab-m", "data: fine\n\n"),
     ] {
+        // Numbered as the script does: the next position, then the entry.
+        let n = server.command(&["INCR", "bus-forged:position"]).await;
+        let n = n.trim().trim_start_matches(':');
         let reply = server
-            .command(&["PUBLISH", "bus-forged:bus", &payload])
+            .command(&["XADD", "bus-forged:log", &format!("{n}-0"), "m", &payload])
             .await;
-        assert_eq!(reply.trim(), ":2", "both subscribers got it");
+        assert!(reply.contains(&format!("{n}-0")), "{reply}");
     }
     assert_eq!(data_of(tab.next_frame().await), "fine");
     assert!(event_within(&mut tab, Duration::from_millis(300))
@@ -401,15 +442,15 @@ async fn forged_messages_are_dropped_and_end_topic_crosses_processes() {
         .is_none());
     eventually("the receive counters", || a.bus.stats().received == 1).await;
     let sa = a.bus.stats();
-    assert_eq!((sa.malformed, sa.received), (5, 1), "{sa:?}");
+    assert_eq!((sa.malformed, sa.received, sa.gaps), (5, 1, 0), "{sa:?}");
 
     // end_topic on B: the final event reaches A's subscriber; the topic has
     // ended on A too.
-    assert!(a.bus.hub().subscribe(&id("tab-m"), "job-1"));
+    assert!(a.bus.subscribe(&id("tab-m"), "job-1"));
     b.bus.end_topic("job-1", &Event::new("done"));
     assert_eq!(data_of(tab.next_frame().await), "done");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while a.bus.hub().publish("job-1", &Event::new("late")).reached() {
+    while a.bus.publish("job-1", &Event::new("late")).await.reached() {
         assert!(Instant::now() < deadline, "the topic never ended on A");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -423,7 +464,7 @@ async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
 
     let mut tab = open(a.addr, Proto::H1, "?id=tab-c", &[]).await;
     let cursor = tab.first_id().await;
-    let (publishes, sets) = (server.calls("publish").await, server.calls("set").await);
+    let (writes, sets) = (server.calls("evalsha").await, server.calls("set").await);
     assert_eq!(
         b.bus
             .close_session(
@@ -442,23 +483,31 @@ async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
         })
         .collect();
     assert_eq!(last, [("end".to_owned(), "bye".to_owned())]);
-    // Redis writes for one close: one PUBLISH; SETs (each `SET .. PX`, the same
-    // key): one by the origin's hub, and on every other process one by its
-    // hub's close plus one per connection it ends (the hub's `Sender::close`
-    // marks again). Here: B (no connection) 1, A (one connection) 2.
-    assert_eq!(server.calls("publish").await - publishes, 1);
+    // Redis writes for one close: one log entry; two `SET .. PX` of the same
+    // key: the origin's store, and A's hub marking its own store (which is
+    // the same Redis here).
+    assert_eq!(server.calls("evalsha").await - writes, 1);
     eventually_async("the SETs of the close", || async {
-        server.calls("set").await - sets == 3
+        server.calls("set").await - sets == 2
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(server.calls("set").await - sets, 3, "no more writes after");
+    assert_eq!(server.calls("set").await - sets, 2, "no more writes after");
 
     // The browser reconnects with its Last-Event-ID to either process: 204.
     for addr in [b.addr, a.addr] {
         let again = open(addr, Proto::H1, "", &[("last-event-id", cursor.as_bytes())]).await;
         assert_eq!(again.status, http::StatusCode::NO_CONTENT);
     }
+    // Its record in Redis is gone.
+    eventually_async("the record's deletion", || async {
+        server
+            .command(&["EXISTS", "bus-close:session:tab-c"])
+            .await
+            .trim()
+            == ":0"
+    })
+    .await;
 
     // drop_session on B ends A's connection without closing: it reconnects.
     let mut tab = open(a.addr, Proto::H1, "?id=tab-d", &[]).await;
@@ -477,50 +526,327 @@ async fn close_on_b_ends_the_tab_on_a_and_its_reconnect_on_b_gets_204() {
     assert!(last_id.starts_with("tab-d."), "{last_id}");
 }
 
+/// Sends everything a tab may miss, from both processes: to its session, to
+/// its user, to its topic, to another topic (not its), broadcasts. Returns
+/// the data it should be replayed, in order.
+async fn miss_everything(
+    a: &RedisBus,
+    b: &RedisBus,
+    tab: &SessionId,
+    user: &str,
+    n: usize,
+) -> Vec<String> {
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let (x, y) = if i % 2 == 0 { (a, b) } else { (b, a) };
+        let e = |what: &str| Event::new(format!("{what} {i}"));
+        assert!(x.send_to_session(tab, &e("session")).await.seq.is_some());
+        expected.push(format!("session {i}"));
+        assert!(y
+            .send_to_user(&UserKey::from(user), &e("user"))
+            .await
+            .seq
+            .is_some());
+        expected.push(format!("user {i}"));
+        x.publish("news", &e("news")).await;
+        expected.push(format!("news {i}"));
+        y.publish("other", &e("other")).await;
+        x.broadcast(&e("all")).await;
+        expected.push(format!("all {i}"));
+        y.send_to_session(&id("someone-else"), &e("not mine")).await;
+    }
+    expected
+}
+
+/// The heart of several processes: a tab cut on A reconnects to B (which
+/// never held it) with its cursor and is replayed every event it missed,
+/// sent on A and on B, exactly once and in order; then live events follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_restarted_mid_stream_local_delivery_goes_on_and_cross_process_resumes() {
+async fn a_tab_cut_on_a_resumes_on_b_with_every_missed_event_once_in_order() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-resume");
+    let (mut a, mut b) = (node(&cfg).await, node(&cfg).await);
+
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-x", &[("x-user", b"alice")]).await;
+    tab.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    assert!(a.bus.subscribe(&id("tab-x"), "news"));
+    b.bus.broadcast(&Event::new("seen")).await;
+    let (_, data, cursor) = next_event(&mut tab).await.unwrap();
+    assert_eq!(data, "seen");
+    tab.drop_connection();
+    // The record reaches Redis (written a few ms after the accept and the
+    // subscription).
+    eventually_async("the session's record", || async {
+        server
+            .command(&["HGET", "bus-resume:session:tab-x", "t:news"])
+            .await
+            .contains('1')
+    })
+    .await;
+
+    let expected = miss_everything(&a.bus, &b.bus, &id("tab-x"), "alice", 5).await;
+
+    let mut on_b = open(
+        b.addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes()), ("x-user", b"alice")],
+    )
+    .await;
+    assert_eq!(on_b.status, http::StatusCode::OK);
+    assert_eq!(
+        b.resume().await,
+        Resume::Recovered {
+            replayed: expected.len()
+        }
+    );
+    let mut got = Vec::new();
+    let mut last = position(&cursor);
+    for _ in 0..expected.len() {
+        let (name, data, id) = next_event(&mut on_b).await.unwrap();
+        assert_eq!(name, "message", "{data}");
+        assert!(id.starts_with("tab-x."), "{id}");
+        assert!(position(&id) > last, "positions increase");
+        last = position(&id);
+        got.push(data);
+    }
+    assert_eq!(got, expected);
+    // Live from both processes now, and nothing twice.
+    a.bus
+        .send_to_session(&id("tab-x"), &Event::new("live from a"));
+    assert_eq!(next_event(&mut on_b).await.unwrap().1, "live from a");
+    b.bus.publish("news", &Event::new("live news"));
+    assert_eq!(next_event(&mut on_b).await.unwrap().1, "live news");
+    assert!(event_within(&mut on_b, Duration::from_millis(300))
+        .await
+        .is_none());
+    assert_eq!(b.bus.stats().resumed, 1);
+
+    // The cursor B gave is good on A too (A still holds the session as
+    // away; it has every event since).
+    let cursor = on_b.last_event_id().to_owned();
+    drop(on_b);
+    a.bus.broadcast(&Event::new("back on a")).await;
+    let mut on_a = open(
+        a.addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes()), ("x-user", b"alice")],
+    )
+    .await;
+    assert_eq!(next_event(&mut on_a).await.unwrap().1, "back on a");
+    assert!(matches!(
+        a.resume().await,
+        Resume::Recovered { replayed: 1 }
+    ));
+
+    // Another user presenting the cursor gets a session of their own.
+    let mut mallory = open(
+        b.addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes()), ("x-user", b"mallory")],
+    )
+    .await;
+    let first = mallory.first_id().await;
+    assert!(!first.starts_with("tab-x."), "{first}");
+    assert_eq!(b.resume().await, Resume::New);
+}
+
+/// A process started after the tab left has none of the log in memory: it
+/// reads what the tab missed from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_started_later_replays_from_the_log_in_redis() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-later");
+    let (mut a, b) = (node(&cfg).await, node(&cfg).await);
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-l", &[("x-user", b"bob")]).await;
+    let cursor = tab.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    assert!(a.bus.subscribe(&id("tab-l"), "news"));
+    tab.drop_connection();
+    eventually_async("the session's record", || async {
+        server
+            .command(&["HGET", "bus-later:session:tab-l", "t:news"])
+            .await
+            .contains('1')
+    })
+    .await;
+    let expected = miss_everything(&a.bus, &b.bus, &id("tab-l"), "bob", 4).await;
+
+    let mut c = node(&cfg).await;
+    let ranges = server.calls("xrange").await;
+    let mut on_c = open(
+        c.addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes()), ("x-user", b"bob")],
+    )
+    .await;
+    assert_eq!(
+        c.resume().await,
+        Resume::Recovered {
+            replayed: expected.len()
+        }
+    );
+    let mut got = Vec::new();
+    for _ in 0..expected.len() {
+        got.push(next_event(&mut on_c).await.unwrap().1);
+    }
+    assert_eq!(got, expected);
+    assert_eq!(
+        server.calls("xrange").await - ranges,
+        1,
+        "one read of the log"
+    );
+    c.bus.broadcast(&Event::new("live")).await;
+    assert_eq!(next_event(&mut on_c).await.unwrap().1, "live");
+}
+
+/// The log keeps about `log_entries`: a tab that missed more gets the gap
+/// signal, never a partial replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_that_missed_more_than_the_log_keeps_gets_the_gap_signal() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-trim").log_entries(100);
+    let mut a = node(&cfg).await;
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-t", &[]).await;
+    let cursor = tab.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    tab.drop_connection();
+    eventually_async("the session's record", || async {
+        server
+            .command(&["EXISTS", "bus-trim:session:tab-t"])
+            .await
+            .trim()
+            == ":1"
+    })
+    .await;
+    for i in 0..600 {
+        a.bus.broadcast(&Event::new(format!("e{i}")));
+    }
+    a.bus.broadcast(&Event::new("last")).await;
+    let len: u64 = server
+        .command(&["XLEN", "bus-trim:log"])
+        .await
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    assert!(len < 601, "trimmed: {len}");
+
+    let mut c = node(&cfg).await;
+    let mut on_c = open(
+        c.addr,
+        Proto::H1,
+        "",
+        &[("last-event-id", cursor.as_bytes())],
+    )
+    .await;
+    assert_eq!(c.resume().await, Resume::Gap(GapReason::Trimmed));
+    let (name, data, id) = next_event(&mut on_c).await.unwrap();
+    assert_eq!(name, GapReason::RESYNC);
+    assert_eq!(data, r#"{"reason":"trimmed","lost":null}"#);
+    assert!(id.starts_with("tab-t."), "{id}");
+    assert!(
+        event_within(&mut on_c, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing replayed"
+    );
+}
+
+/// Redis loses its data (a flush, a failover to an empty replica): a live
+/// tab is told with a `resync` (reason `lost`) as soon as the log goes on,
+/// and a tab that was away gets the gap signal; never a wrong replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_losing_its_data_is_a_gap_signal_never_a_wrong_replay() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-flush");
+    let (mut a, mut b) = (node(&cfg).await, node(&cfg).await);
+    let mut live = open(a.addr, Proto::H1, "?id=tab-live", &[]).await;
+    live.first_id().await;
+    let mut away = open(a.addr, Proto::H1, "?id=tab-away", &[]).await;
+    away.first_id().await;
+    let _ = (a.resume().await, a.resume().await);
+    b.bus.broadcast(&Event::new("before")).await;
+    assert_eq!(next_event(&mut live).await.unwrap().1, "before");
+    let (_, _, cursor) = next_event(&mut away).await.unwrap();
+    away.drop_connection();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    assert_eq!(server.command(&["FLUSHALL"]).await.trim(), "+OK");
+    b.bus.broadcast(&Event::new("after")).await;
+    // The new counter starts above the old one (Redis's clock): A's reader
+    // sees a hole, and tells its live tab before the next event.
+    let (name, data, _) = next_event(&mut live).await.unwrap();
+    assert_eq!(name, GapReason::RESYNC);
+    assert_eq!(data, r#"{"reason":"lost","lost":null}"#);
+    assert_eq!(next_event(&mut live).await.unwrap().1, "after");
+    assert!(a.bus.stats().gaps >= 1);
+
+    for node in [&mut a, &mut b] {
+        let mut again = open(
+            node.addr,
+            Proto::H1,
+            "",
+            &[("last-event-id", cursor.as_bytes())],
+        )
+        .await;
+        let resume = node.resume().await;
+        assert!(matches!(resume, Resume::Gap(_)), "{resume:?}");
+        let (name, _, _) = next_event(&mut again).await.unwrap();
+        assert_eq!(name, GapReason::RESYNC);
+        assert!(
+            event_within(&mut again, Duration::from_millis(200))
+                .await
+                .is_none(),
+            "nothing replayed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_stream_local_delivery_goes_on_and_the_loss_is_signalled() {
     let mut server = redis_or_return!();
     let cfg = config(&server, "bus-restart");
     let (a, b) = (node(&cfg).await, node(&cfg).await);
     let mut tab = open(a.addr, Proto::H1, "?id=tab-r", &[]).await;
     tab.first_id().await;
-    b.bus.broadcast(&Event::new("before"));
+    b.bus.broadcast(&Event::new("before")).await;
     assert_eq!(data_of(tab.next_frame().await), "before");
 
     server.stop();
-    // Local delivery on A does not wait for Redis.
+    // Sends on A do not wait for Redis; A's own tab gets them (unnumbered)
+    // once Redis failed to take them.
     let started = Instant::now();
-    for i in 0..5 {
-        assert_eq!(a.bus.broadcast(&Event::new(format!("local {i}"))).live, 1);
-    }
+    let sends: Vec<_> = (0..5)
+        .map(|i| a.bus.broadcast(&Event::new(format!("local {i}"))))
+        .collect();
     assert!(started.elapsed() < Duration::from_millis(100));
+    for s in sends {
+        let d = client::within("a local delivery", s).await;
+        assert_eq!((d.live, d.seq), (1, None));
+    }
     for i in 0..5 {
-        assert_eq!(data_of(tab.next_frame().await), format!("local {i}"));
+        let (_, data, _) = next_event(&mut tab).await.unwrap();
+        assert_eq!(data, format!("local {i}"));
     }
     // B's sends while Redis is down are lost for A, and counted.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while b.bus.stats().lost == 0 {
-        b.bus.broadcast(&Event::new("lost"));
-        assert!(
-            Instant::now() < deadline,
-            "no loss counted while redis was down"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let wait = Instant::now() + Duration::from_secs(5);
-    while a.bus.stats().subscribed {
-        assert!(Instant::now() < wait, "the subscriber did not notice");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    b.bus.broadcast(&Event::new("lost")).await;
+    assert!(b.bus.stats().lost >= 1);
+    eventually("the reader noticing", || !a.bus.stats().subscribed).await;
     assert!(event_within(&mut tab, Duration::from_millis(200))
         .await
         .is_none());
 
     server.restart().await;
-    // Cross-process delivery comes back by itself: B keeps sending numbered
-    // events until A's tab gets one (bounded).
+    // Cross-process delivery comes back by itself; the loss is signalled
+    // first (a `resync` with reason `lost`), then events flow, in order.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut n = 0;
+    let mut signalled = false;
     let got = loop {
         assert!(
             Instant::now() < deadline,
@@ -528,19 +854,26 @@ async fn redis_restarted_mid_stream_local_delivery_goes_on_and_cross_process_res
         );
         b.bus.broadcast(&Event::new(format!("after {n}")));
         n += 1;
-        if let Some((_, data, _)) = event_within(&mut tab, Duration::from_millis(200)).await {
+        if let Some((name, data, _)) = event_within(&mut tab, Duration::from_millis(200)).await {
+            if name == GapReason::RESYNC {
+                assert_eq!(data, r#"{"reason":"lost","lost":null}"#);
+                signalled = true;
+                continue;
+            }
             break data;
         }
     };
-    assert!(got.starts_with("after "), "{got}");
+    assert!(signalled, "the loss was not signalled");
     let later: usize = got.strip_prefix("after ").unwrap().parse().unwrap();
-    // From then on, every event arrives, in order.
     for i in 0..5 {
         b.bus.broadcast(&Event::new(format!("again {i}")));
     }
     let mut seen = Vec::new();
     while seen.len() < 5 {
-        let (_, data, _) = next_event(&mut tab).await.unwrap();
+        let (name, data, _) = next_event(&mut tab).await.unwrap();
+        if name == GapReason::RESYNC {
+            continue;
+        }
         if let Some(k) = data.strip_prefix("after ") {
             let k: usize = k.parse().unwrap();
             assert!(k > later, "out of order: {data}");
@@ -553,8 +886,10 @@ async fn redis_restarted_mid_stream_local_delivery_goes_on_and_cross_process_res
         (0..5).map(|i| format!("again {i}")).collect::<Vec<_>>()
     );
     let sa = a.bus.stats();
-    assert!(sa.reconnects >= 1 && sa.subscribed, "{sa:?}");
-    assert!(b.bus.stats().lost >= 1);
+    assert!(
+        sa.reconnects >= 1 && sa.subscribed && sa.gaps >= 1,
+        "{sa:?}"
+    );
 }
 
 /// A TCP proxy to Redis whose connections can be frozen: bytes stop flowing
@@ -643,7 +978,7 @@ async fn half_open_connections_are_found_and_replaced() {
     let store = RedisClosedIds::connect(&cfg).await.unwrap();
     let mut tab = open(a.addr, Proto::H1, "?id=tab-h", &[]).await;
     tab.first_id().await;
-    b.bus.broadcast(&Event::new("before"));
+    b.bus.broadcast(&Event::new("before")).await;
     assert_eq!(data_of(tab.next_frame().await), "before");
     assert!(store.check(&id("tab-h")).await.is_ok());
 
@@ -686,73 +1021,4 @@ async fn half_open_connections_are_found_and_replaced() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Not in scope yet: resume across processes. A cursor from A presented to B
-/// is a gap signal there (each hub numbers from its own random base), never a
-/// replay of anything.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cursor_from_a_presented_to_b_is_a_gap_never_a_replay() {
-    let server = redis_or_return!();
-    let cfg = config(&server, "bus-gap");
-    let closed = RedisClosedIds::connect(&cfg).await.unwrap();
-    let hub_b = Hub::new(SessionConfig::default().closed_ids(closed));
-    let (tx, mut accepted) = mpsc::unbounded_channel();
-    let app = Router::new().route(
-        "/events",
-        get(move |State(hub): State<Hub>, parts: Parts| {
-            let tx = tx.clone();
-            async move {
-                let a = hub.accept(&parts, None).await;
-                if let Accepted::Open(conn) = &a {
-                    let _ = tx.send(conn.resume());
-                }
-                a
-            }
-        }),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let b_addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.with_state(hub_b)).await });
-    let a = node(&cfg).await;
-
-    let mut tab = open(a.addr, Proto::H1, "?id=tab-g", &[]).await;
-    tab.first_id().await;
-    for i in 0..3 {
-        a.bus
-            .send_to_session(&id("tab-g"), &Event::new(format!("e{i}")));
-    }
-    let mut cursor = String::new();
-    for _ in 0..3 {
-        cursor = next_event(&mut tab).await.unwrap().2;
-    }
-    tab.drop_connection();
-
-    let mut on_b = open(
-        b_addr,
-        Proto::H1,
-        "",
-        &[("last-event-id", cursor.as_bytes())],
-    )
-    .await;
-    assert_eq!(on_b.status, http::StatusCode::OK);
-    let resume = client::within("B's accept", accepted.recv()).await.unwrap();
-    assert!(
-        matches!(
-            resume,
-            Resume::Gap(GapReason::Expired | GapReason::UnknownCursor)
-        ),
-        "{resume:?}"
-    );
-    let (name, data, last_id) = next_event(&mut on_b).await.unwrap();
-    assert_eq!(name, GapReason::RESYNC, "{data}");
-    assert_eq!(data, r#"{"reason":"expired","lost":null}"#);
-    assert!(last_id.starts_with("tab-g."), "{last_id}");
-    assert_ne!(last_id, cursor);
-    assert!(
-        event_within(&mut on_b, Duration::from_millis(300))
-            .await
-            .is_none(),
-        "nothing replayed"
-    );
 }

@@ -6,13 +6,13 @@ use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{
     Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::request::Parts;
 use http::Request;
 
@@ -511,6 +511,8 @@ struct Inner {
     expired: AtomicU64,
     /// Set by [`Hub::shutdown`]: the `retry:` frame every stream ends with.
     shutdown: OnceLock<Bytes>,
+    /// Numbered from outside ([`Hub::feed_from`]).
+    fed: AtomicBool,
 }
 
 /// Number of shards: enough that a broadcast holds each read lock for a
@@ -532,6 +534,23 @@ pub(crate) type Topic = Arc<str>;
 
 /// The hub's clock: Tokio's, so that tests with a paused runtime clock step
 /// the resume window (outside a runtime it is the system's).
+/// Numbers `frame` as `how` says (see [`How`]); for [`How::At`], `seq` is
+/// above `j.last` (checked by the caller).
+fn stamp(j: &mut Journal, how: How, frame: &Bytes, now: Instant) -> Arc<Stored> {
+    match how {
+        How::Next => j.stamp(frame.clone(), now),
+        How::At(seq) => {
+            j.last = seq - 1;
+            j.stamp(frame.clone(), now)
+        }
+        How::Plain => Arc::new(Stored {
+            seq: PLAIN,
+            at: now,
+            frame: frame.clone(),
+        }),
+    }
+}
+
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -628,6 +647,10 @@ impl SessionMap {
         self.main.values().chain(self.overflow.values())
     }
 
+    fn ids(&self) -> impl Iterator<Item = &SessionId> {
+        self.values().map(SessionEntry::session)
+    }
+
     fn capacity(&self) -> usize {
         self.main.capacity() + self.overflow.capacity()
     }
@@ -711,6 +734,21 @@ impl SessionEntry {
 
     fn session(&self) -> &SessionId {
         &self.id
+    }
+
+    fn state(&self) -> SessionState {
+        SessionState {
+            id: self.id,
+            start: self.start,
+            user: self.user().cloned(),
+            scope: self.scope().cloned(),
+            topics: self
+                .topics()
+                .iter()
+                .filter(|s| Some(&s.topic) != self.scope())
+                .map(|s| Arc::clone(&s.topic))
+                .collect(),
+        }
     }
 
     fn user(&self) -> Option<&UserKey> {
@@ -814,6 +852,9 @@ impl SessionEntry {
     /// Every event addressed to this session after `cursor`, in order, or
     /// `None` if some may have been dropped from the histories.
     fn replay(&self, journal: &Journal, cursor: u64) -> Option<Vec<Arc<Stored>>> {
+        if cursor < journal.lost_to {
+            return None;
+        }
         let mut out = Vec::new();
         if self.scope().is_none() {
             if !journal.broadcast.complete_after(cursor) {
@@ -877,11 +918,48 @@ fn shrink_deque<T>(queue: &mut VecDeque<T>) {
 
 /// Who a send is for.
 #[derive(Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     Session(&'a SessionId),
     User(&'a UserKey),
     Topic(&'a str),
     All,
+}
+
+/// How a send is numbered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// With the hub's next position (a hub on its own).
+    Next,
+    /// With a position given from outside, above every one the hub has
+    /// seen (a hub fed by a shared log: the Redis bus).
+    At(u64),
+    /// Not numbered, not kept for replay: handed to the live connections
+    /// only, without an `id:` line (the bus when Redis cannot number it).
+    Plain,
+}
+
+/// The `seq` of a [`How::Plain`] event: never a position (positions start
+/// above 2^32).
+pub(crate) const PLAIN: u64 = 0;
+
+/// A session's state as another process recorded it (the Redis bus), and
+/// what it missed, for [`Hub::admit_remote`].
+pub(crate) struct RemotePlan {
+    /// Its topic subscriptions.
+    pub(crate) topics: Vec<Topic>,
+    /// The events after the cursor, in order, or why they cannot be known.
+    pub(crate) replay: Result<Vec<(u64, Bytes)>, GapReason>,
+    /// The stream's topic ended: end it after the replay.
+    pub(crate) end: bool,
+}
+
+/// What the bus keeps of a live session in Redis.
+pub(crate) struct SessionState {
+    pub(crate) id: SessionId,
+    pub(crate) start: u64,
+    pub(crate) user: Option<UserKey>,
+    pub(crate) scope: Option<Topic>,
+    pub(crate) topics: Vec<Topic>,
 }
 
 /// What an accept found.
@@ -975,6 +1053,7 @@ impl Hub {
                 gaps: AtomicU64::new(0),
                 expired: AtomicU64::new(0),
                 shutdown: OnceLock::new(),
+                fed: AtomicBool::new(false),
             }),
         }
     }
@@ -1103,7 +1182,7 @@ impl Hub {
             .await
     }
 
-    async fn accept_in(
+    pub(crate) async fn accept_in(
         &self,
         handshake: Handshake,
         user: Option<UserKey>,
@@ -1113,16 +1192,8 @@ impl Hub {
         if !fresh && self.inner.sessions.is_closed(handshake.session_id()).await {
             return Accepted::Closed(handshake);
         }
-        match self.inner.admit(handshake, user, scope) {
-            Admit::Open(conn) => {
-                if let Some(frame) = self.inner.shutdown.get() {
-                    // Shutting down: the tab is told to come back (to another
-                    // process, or to this one restarted) after the retry delay.
-                    conn.sender().push_forced(frame);
-                    conn.sender().finish_stream();
-                }
-                Accepted::Open(conn)
-            }
+        match self.inner.admit(handshake, user, scope, None) {
+            Admit::Open(conn) => Accepted::Open(self.opened(conn)),
             Admit::Finished(handshake) => {
                 self.inner
                     .sessions
@@ -1131,6 +1202,16 @@ impl Hub {
                 Accepted::Closed(handshake)
             }
         }
+    }
+
+    fn opened(&self, conn: Connection) -> Connection {
+        if let Some(frame) = self.inner.shutdown.get() {
+            // Shutting down: the tab is told to come back (to another
+            // process, or to this one restarted) after the retry delay.
+            conn.sender().push_forced(frame);
+            conn.sender().finish_stream();
+        }
+        conn
     }
 
     /// Sends `event` to every connection of one session (tab), and to its
@@ -1178,7 +1259,7 @@ impl Hub {
     /// # }
     /// ```
     pub fn send_to_session_bytes(&self, session: &SessionId, frame: &Bytes) -> Delivery {
-        self.inner.send(Target::Session(session), frame)
+        self.inner.send(Target::Session(session), frame, How::Next)
     }
 
     /// Sends `event` to every session registered under `user` (live
@@ -1220,7 +1301,7 @@ impl Hub {
     /// assert!(!hub.send_to_user_bytes(&UserKey::from("nobody"), &frame).reached());
     /// ```
     pub fn send_to_user_bytes(&self, user: &UserKey, frame: &Bytes) -> Delivery {
-        self.inner.send(Target::User(user), frame)
+        self.inner.send(Target::User(user), frame, How::Next)
     }
 
     /// Sends `event` to every session subscribed to `topic` (live
@@ -1258,7 +1339,7 @@ impl Hub {
     /// assert!(!hub.publish_bytes("prices", &Event::new("1.25").to_bytes()).reached());
     /// ```
     pub fn publish_bytes(&self, topic: &str, frame: &Bytes) -> Delivery {
-        self.inner.send(Target::Topic(topic), frame)
+        self.inner.send(Target::Topic(topic), frame, How::Next)
     }
 
     /// Sends `event` to every session (live connections now, away sessions
@@ -1303,7 +1384,7 @@ impl Hub {
     /// assert!(!hub.broadcast_bytes(&Event::new("x").to_bytes()).reached());
     /// ```
     pub fn broadcast_bytes(&self, frame: &Bytes) -> Delivery {
-        self.inner.send(Target::All, frame)
+        self.inner.send(Target::All, frame, How::Next)
     }
 
     /// Ends `topic`: delivers `last` to every session subscribed to it,
@@ -1340,7 +1421,7 @@ impl Hub {
     /// ```
     pub fn end_topic(&self, topic: &str, last: &Event) -> Delivery {
         match self.encode(last) {
-            Some(frame) => self.inner.end_topic(topic, frame),
+            Some(frame) => self.inner.end_topic(topic, frame, How::Next),
             None => Delivery::default(),
         }
     }
@@ -1729,6 +1810,174 @@ impl Hub {
     }
 }
 
+/// Hooks for a hub fed by a shared log that numbers its events (the Redis
+/// bus, [`crate::redis::RedisBus`]). The caller delivers the log's entries
+/// in position order, one at a time, and holds its own lock across an
+/// [`admit_remote`](Self::admit_remote) and the deliveries it must not
+/// interleave with.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl Hub {
+    /// A send numbered or not as `how` says.
+    pub(crate) fn send_as(&self, target: Target<'_>, frame: &Bytes, how: How) -> Delivery {
+        self.inner.send(target, frame, how)
+    }
+
+    /// [`end_topic`](Self::end_topic) numbered as `how` says.
+    pub(crate) fn end_topic_as(&self, topic: &str, frame: Bytes, how: How) -> Delivery {
+        self.inner.end_topic(topic, frame, how)
+    }
+
+    /// Takes `seq` as the last position (a log entry that carries no event
+    /// for this hub); never goes back.
+    pub(crate) fn advance_to(&self, seq: u64) {
+        let mut j = self.inner.journal();
+        j.last = j.last.max(seq);
+    }
+
+    /// The log lost the entries up to `at` for this hub (it could not read
+    /// them, or they were lost from the store). Every cursor below `at`
+    /// is a gap from now on, and every live connection gets a `resync`
+    /// event numbered `at` ([`GapReason::Lost`]). If `at` is not above the
+    /// hub's position (the log started again lower down), nothing the hub
+    /// keeps can be told apart from what comes: every session is
+    /// forgotten and its connections are ended (their tabs reconnect and
+    /// get the gap signal). Returns the connections told or ended.
+    pub(crate) fn lost(&self, at: u64) -> usize {
+        let now = now();
+        let mut journal = self.inner.journal();
+        let j = &mut *journal;
+        if at <= j.last {
+            let mut ended = 0;
+            for shard in &*self.inner.shards {
+                let ids: Vec<SessionId> = read(shard).sessions.ids().copied().collect();
+                for id in ids {
+                    let at = self.inner.slot(&id);
+                    let mut sh = write(&self.inner.shards[at.shard]);
+                    if let Some(mut entry) = self.inner.remove_entry(j, &mut sh, at) {
+                        for conn in entry.take_conns() {
+                            conn.sender.disconnect();
+                            ended += 1;
+                        }
+                    }
+                }
+            }
+            j.broadcast = Log::default();
+            for h in j.topics.values_mut() {
+                h.log = Log::default();
+                h.end = None;
+            }
+            j.base = at;
+            j.last = at;
+            j.lost_to = at;
+            return ended;
+        }
+        j.last = at;
+        j.lost_to = at;
+        let mut frame = BytesMut::new();
+        frame.put_slice(b"event: ");
+        frame.put_slice(GapReason::RESYNC.as_bytes());
+        frame.put_slice(b"\ndata: ");
+        frame.put_slice(GapReason::Lost.data().as_bytes());
+        frame.put_slice(b"\n\n");
+        let event = Arc::new(Stored {
+            seq: at,
+            at: now,
+            frame: frame.freeze(),
+        });
+        let mut told = 0;
+        for shard in &*self.inner.shards {
+            let sh = read(shard);
+            for entry in sh.sessions.values() {
+                for conn in entry.conns() {
+                    if conn.sender.push_seq_forced(&event).is_ok() {
+                        told += 1;
+                    }
+                }
+            }
+        }
+        told
+    }
+
+    /// Opens a connection for a session that another process recorded
+    /// (`plan`), unless the session is known here by now (then as
+    /// [`accept`](Self::accept) would). `Err` gives back the handshake of
+    /// a scoped stream whose topic ended (answer `204`).
+    pub(crate) fn admit_remote(
+        &self,
+        handshake: Handshake,
+        user: Option<UserKey>,
+        scope: Option<Topic>,
+        plan: RemotePlan,
+    ) -> Result<Connection, Handshake> {
+        match self.inner.admit(handshake, user, scope, Some(plan)) {
+            Admit::Open(conn) => Ok(self.opened(conn)),
+            Admit::Finished(handshake) => Err(handshake),
+        }
+    }
+
+    /// What the bus records of `session`, if the hub has it.
+    pub(crate) fn session_state(&self, session: &SessionId) -> Option<SessionState> {
+        let at = self.inner.slot(session);
+        let sh = read(&self.inner.shards[at.shard]);
+        sh.sessions.get(at).map(SessionEntry::state)
+    }
+
+    /// The states of the sessions that have a live connection here.
+    pub(crate) fn live_states(&self) -> Vec<SessionState> {
+        let mut out = Vec::new();
+        for shard in &*self.inner.shards {
+            let sh = read(shard);
+            out.extend(
+                sh.sessions
+                    .values()
+                    .filter(|e| !e.is_away())
+                    .map(SessionEntry::state),
+            );
+        }
+        out
+    }
+
+    /// From now on the hub's events are numbered from outside, from `at`
+    /// on ([`How::At`]); its own sends ([`How::Next`]) go out unnumbered.
+    /// A hub that already has sessions gives them the gap signal.
+    pub(crate) fn feed_from(&self, at: u64) {
+        self.inner.fed.store(true, Ordering::Release);
+        if self.session_count() + self.away_count() > 0 {
+            let _ = self.lost(at);
+        }
+        let mut j = self.inner.journal();
+        // Any position up to `last` may be a cursor handed out elsewhere;
+        // each session's start and the histories' bounds tell the rest.
+        j.base = 0;
+        j.last = j.last.max(at);
+    }
+
+    /// The resume window of this hub.
+    pub(crate) fn resume_window(&self) -> Duration {
+        self.inner.config.resume_window
+    }
+
+    /// The position of `topic`'s final event, if it ended (and the end is
+    /// still remembered).
+    pub(crate) fn topic_end(&self, topic: &str) -> Option<u64> {
+        self.inner.journal().end_of(topic).map(|e| e.last.seq)
+    }
+
+    /// The part of [`close_session`](Self::close_session) after the store
+    /// was told: forgets the session and ends its connections after `last`
+    /// (a frame without `id:`). Returns how many were ended.
+    pub(crate) fn end_session_now(&self, session: &SessionId, last: Option<&Bytes>) -> usize {
+        let conns = self.inner.forget_session(session);
+        for conn in &conns {
+            if let Some(frame) = last {
+                conn.sender.push_forced(frame);
+            }
+            conn.sender.finish_stream();
+        }
+        conns.len()
+    }
+}
+
 fn unindex_topic(
     topics: &mut HashMap<Topic, HashSet<SessionId>>,
     topic: &str,
@@ -1776,6 +2025,7 @@ impl Inner {
         mut handshake: Handshake,
         user: Option<UserKey>,
         scope: Option<Topic>,
+        mut remote: Option<RemotePlan>,
     ) -> Admit {
         let now = now();
         let mut journal = self.journal();
@@ -1787,8 +2037,18 @@ impl Inner {
             let mut guard = write(&self.shards[at.shard]);
             let sh = &mut *guard;
             self.sweep(j, sh, now, usize::MAX);
-            let plan = match self.decide(j, sh, at, &handshake, user.as_ref(), scope.as_ref(), now)
-            {
+            // A session recorded by another process opens from that record,
+            // unless a connection of it reached this hub meanwhile.
+            let from_remote = remote
+                .take()
+                .filter(|_| sh.sessions.get(at).is_none())
+                .map(|r| Self::remote_plan(j, &handshake, r, now));
+            let topics = from_remote.as_ref().map(|(_, t)| t.clone());
+            let decision = match from_remote {
+                Some((plan, _)) => Decision::Open(plan),
+                None => self.decide(j, sh, at, &handshake, user.as_ref(), scope.as_ref(), now),
+            };
+            let plan = match decision {
                 Decision::Open(plan) => plan,
                 Decision::Mismatch => {
                     self.user_mismatches.fetch_add(1, Ordering::Relaxed);
@@ -1830,6 +2090,17 @@ impl Inner {
                         .or_default()
                         .insert(session);
                     j.subscribed(topic);
+                }
+                for topic in topics.into_iter().flatten() {
+                    if entry.topics().iter().any(|s| s.topic == topic) {
+                        continue;
+                    }
+                    entry.extra_mut().topics.push(Sub {
+                        topic: Arc::clone(&topic),
+                        since: start,
+                    });
+                    j.subscribed(&topic);
+                    sh.topics.entry(topic).or_default().insert(session);
                 }
                 sh.sessions.insert_new(at, entry);
                 self.session_count.fetch_add(1, Ordering::Relaxed);
@@ -1921,13 +2192,76 @@ impl Inner {
         }
     }
 
+    /// A hub numbered from outside does not number its own sends.
+    fn numbering(&self, how: How) -> How {
+        if how == How::Next && self.fed.load(Ordering::Acquire) {
+            How::Plain
+        } else {
+            how
+        }
+    }
+
+    /// The plan of a session that opens from another process's record,
+    /// and the topics it subscribes to.
+    fn remote_plan(
+        j: &Journal,
+        handshake: &Handshake,
+        remote: RemotePlan,
+        now: Instant,
+    ) -> (Plan, Vec<Topic>) {
+        let replay = match handshake.seq() {
+            None => Err(GapReason::NoCursor),
+            Some(n) => remote.replay.map(|events| (n, events)),
+        };
+        let plan = match replay {
+            Ok((n, events)) => {
+                let replay: Vec<Arc<Stored>> = events
+                    .into_iter()
+                    .map(|(seq, frame)| {
+                        Arc::new(Stored {
+                            seq,
+                            at: now,
+                            frame,
+                        })
+                    })
+                    .collect();
+                Plan {
+                    // This hub's histories hold the session's events from
+                    // here on (the replay covers the rest).
+                    new_start: Some(j.last.max(n)),
+                    opening: Opening::At(n),
+                    resume: Resume::Recovered {
+                        replayed: replay.len(),
+                    },
+                    replay,
+                    end: remote.end,
+                }
+            }
+            Err(reason) => Plan {
+                new_start: Some(j.last),
+                opening: Opening::Gap(j.last, reason),
+                resume: Resume::Gap(reason),
+                replay: Vec::new(),
+                end: false,
+            },
+        };
+        (plan, remote.topics)
+    }
+
     /// Numbers `frame`, stores it and hands it to every connection of
     /// `target`, under the journal lock (so that every connection sees
     /// events in position order).
-    fn send(&self, target: Target<'_>, frame: &Bytes) -> Delivery {
+    pub(crate) fn send(&self, target: Target<'_>, frame: &Bytes, how: How) -> Delivery {
+        let how = self.numbering(how);
         let now = now();
         let mut journal = self.journal();
         let j = &mut *journal;
+        if let How::At(seq) = how {
+            if seq <= j.last {
+                return Delivery::default(); // not above what this hub has: not ours to number
+            }
+        }
+        let kept = how != How::Plain;
         let window = self.config.resume_window;
         let mut sent = Delivery::default();
         match target {
@@ -1935,11 +2269,13 @@ impl Inner {
                 let at = self.slot(session);
                 let mut sh = write(&self.shards[at.shard]);
                 if let Some(entry) = sh.sessions.get_mut(at).filter(|e| !e.expired(now, window)) {
-                    let event = j.stamp(frame.clone(), now);
-                    entry
-                        .extra_mut()
-                        .mailbox
-                        .push(Arc::clone(&event), self.config.mailbox_limits());
+                    let event = stamp(j, how, frame, now);
+                    if kept {
+                        entry
+                            .extra_mut()
+                            .mailbox
+                            .push(Arc::clone(&event), self.config.mailbox_limits());
+                    }
                     self.reach(entry, &event, &mut sent);
                     sent.seq = Some(event.seq);
                 }
@@ -1962,11 +2298,13 @@ impl Inner {
                         else {
                             continue;
                         };
-                        let event = event.get_or_insert_with(|| j.stamp(frame.clone(), now));
-                        entry
-                            .extra_mut()
-                            .mailbox
-                            .push(Arc::clone(event), self.config.mailbox_limits());
+                        let event = event.get_or_insert_with(|| stamp(j, how, frame, now));
+                        if kept {
+                            entry
+                                .extra_mut()
+                                .mailbox
+                                .push(Arc::clone(event), self.config.mailbox_limits());
+                        }
                         self.reach(entry, event, &mut sent);
                     }
                 }
@@ -1978,8 +2316,8 @@ impl Inner {
                     .get(topic)
                     .is_some_and(|h| h.subscribers > 0 && h.end.is_none());
                 if open {
-                    let event = j.stamp(frame.clone(), now);
-                    if let Some(history) = j.topics.get_mut(topic) {
+                    let event = stamp(j, how, frame, now);
+                    if let Some(history) = j.topics.get_mut(topic).filter(|_| kept) {
                         history
                             .log
                             .push(Arc::clone(&event), self.config.history_limits());
@@ -1993,9 +2331,11 @@ impl Inner {
                     + self.away.load(Ordering::Relaxed)
                     > 0;
                 if anyone {
-                    let event = j.stamp(frame.clone(), now);
-                    j.broadcast
-                        .push(Arc::clone(&event), self.config.history_limits());
+                    let event = stamp(j, how, frame, now);
+                    if kept {
+                        j.broadcast
+                            .push(Arc::clone(&event), self.config.history_limits());
+                    }
                     for shard in &*self.shards {
                         let sh = read(shard);
                         for entry in sh.sessions.values() {
@@ -2007,6 +2347,12 @@ impl Inner {
                     sent.seq = Some(event.seq);
                 }
             }
+        }
+        if let How::At(seq) = how {
+            j.last = j.last.max(seq);
+        }
+        if !kept {
+            sent.seq = None;
         }
         self.sweep_some(j, now);
         sent
@@ -2049,7 +2395,13 @@ impl Inner {
                 };
                 if ending && !entry.is_away() && entry.scope().is_some_and(|t| &**t == topic) {
                     for conn in entry.conns() {
-                        if conn.sender.push_seq_forced(event).is_ok() {
+                        let pushed = if event.seq == PLAIN {
+                            conn.sender.push_forced(&event.frame);
+                            Ok(())
+                        } else {
+                            conn.sender.push_seq_forced(event)
+                        };
+                        if pushed.is_ok() {
                             sent.live += 1;
                         }
                         conn.sender.finish_stream();
@@ -2062,7 +2414,12 @@ impl Inner {
     }
 
     fn deliver(&self, conn: &Conn, event: &Arc<Stored>) -> bool {
-        match conn.sender.push_seq(event) {
+        let pushed = if event.seq == PLAIN {
+            conn.sender.push_plain(&event.frame)
+        } else {
+            conn.sender.push_seq(event)
+        };
+        match pushed {
             Ok(()) => true,
             Err(refused) => {
                 if refused == Refused::Full && conn.sender.mark_kicked() {
@@ -2076,16 +2433,32 @@ impl Inner {
         }
     }
 
-    fn end_topic(&self, topic: &str, frame: Bytes) -> Delivery {
+    pub(crate) fn end_topic(&self, topic: &str, frame: Bytes, how: How) -> Delivery {
+        let how = self.numbering(how);
         let now = now();
         let mut journal = self.journal();
         let j = &mut *journal;
         let mut sent = Delivery::default();
-        if j.end_of(topic).is_some() {
+        if let How::At(seq) = how {
+            if seq <= j.last {
+                return sent;
+            }
+            if j.end_of(topic).is_some() {
+                j.last = seq;
+                return sent;
+            }
+        } else if j.end_of(topic).is_some() {
             return sent;
         }
-        let event = j.stamp(frame, now);
+        let event = stamp(j, how, &frame, now);
         let topic = Topic::from(topic);
+        if how == How::Plain {
+            // Not numbered: the streams get it and end, but the end is not
+            // remembered (a reconnect cannot be told apart from a new one).
+            self.reach_topic(&topic, &event, now, &mut sent, true);
+            sent.seq = None;
+            return sent;
+        }
         j.end(
             &topic,
             Arc::clone(&event),

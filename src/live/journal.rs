@@ -196,6 +196,10 @@ pub(crate) struct Journal {
     pub(crate) base: u64,
     /// The last position given out (`base` before the first event).
     pub(crate) last: u64,
+    /// Events up to this position may have been lost for every history
+    /// (a hub fed by a shared log that missed part of it): a cursor below
+    /// it is a gap. 0 when nothing was lost.
+    pub(crate) lost_to: u64,
     /// Every broadcast, for the sessions that were away or whose
     /// connection dropped with events in flight.
     pub(crate) broadcast: Log,
@@ -217,6 +221,7 @@ impl Journal {
         Self {
             base,
             last: base,
+            lost_to: 0,
             broadcast: Log::default(),
             topics: HashMap::new(),
             ended: VecDeque::new(),

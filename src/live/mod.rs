@@ -67,7 +67,7 @@
 //   keeps its connections alive until the client leaves or it drops them.
 
 mod body;
-mod hub;
+pub(crate) mod hub;
 mod journal;
 mod resume;
 mod sender;

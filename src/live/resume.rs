@@ -129,6 +129,12 @@ pub enum GapReason {
     /// The session is known, but the request named no position (a bare
     /// session ID), so there is no telling what it missed.
     NoCursor,
+    /// Events after the cursor may have been lost on the way between
+    /// processes: the shared store (Redis) lost its data or was out of
+    /// reach while events were sent (see [`crate::redis`]). Also sent in
+    /// the middle of a stream, as an event of its own, when a live
+    /// connection may have missed events that way.
+    Lost,
 }
 
 impl GapReason {
@@ -144,6 +150,7 @@ impl GapReason {
     /// assert_eq!(GapReason::Trimmed.as_str(), "trimmed");
     /// assert_eq!(GapReason::UnknownCursor.as_str(), "unknown-cursor");
     /// assert_eq!(GapReason::NoCursor.as_str(), "no-cursor");
+    /// assert_eq!(GapReason::Lost.as_str(), "lost");
     /// ```
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -152,6 +159,7 @@ impl GapReason {
             GapReason::Trimmed => "trimmed",
             GapReason::UnknownCursor => "unknown-cursor",
             GapReason::NoCursor => "no-cursor",
+            GapReason::Lost => "lost",
         }
     }
 

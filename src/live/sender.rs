@@ -168,6 +168,12 @@ impl Sender {
         self.shared.push_seq(event, true)
     }
 
+    /// For the hub: queues a plain frame (no `id:` line), within the queue
+    /// bounds.
+    pub(crate) fn push_plain(&self, frame: &Bytes) -> Result<(), Refused> {
+        self.shared.push(frame, false)
+    }
+
     /// For the hub: queues a plain frame past the queue bounds (ignored if
     /// the stream has ended).
     pub(crate) fn push_forced(&self, frame: &Bytes) {
