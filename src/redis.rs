@@ -1,5 +1,6 @@
 //! Several server processes on one Redis: closed IDs that every process sees
-//! ([`RedisClosedIds`]) and sends that reach the connections of every process
+//! ([`RedisClosedIds`]), sends that reach the connections of every process,
+//! and tabs that resume on whichever process they reconnect to
 //! ([`RedisBus`]).
 //!
 //! ```no_run
@@ -14,54 +15,94 @@
 //! let hub = Hub::new(SessionConfig::default().closed_ids(closed));
 //! // Sends through the bus reach the hub of every process on this namespace.
 //! let bus = RedisBus::connect(hub, &config).await?;
+//! // Accept through the bus (`bus.accept(&parts, user)`), send through it:
 //! bus.broadcast(&Event::new("to every tab on every process"));
 //! # Ok(()) }
 //! ```
 //!
 //! # What lives in Redis
 //!
-//! - One key per closed session, `<namespace>:closed:<session id>`, value
-//!   `1`, written with `SET .. PX <ttl>`: Redis expires it, so nothing grows
-//!   with the number of sessions ever closed (there is no set of IDs).
-//! - One pub/sub channel, `<namespace>:bus`. Every send through a
-//!   [`RedisBus`] is one `PUBLISH` of one message on it, whatever the number
-//!   of processes and connections; each process runs one subscriber that
-//!   hands the message to its local [`Hub`].
+//! Every key starts with the namespace ([`RedisConfig::namespace`]):
 //!
-//! Session state (user binding, topics, the resume mailbox) stays in the
-//! process that holds the tab's connection: a tab that reconnects to another
-//! process is a new session there and gets the gap signal
-//! ([`Resume::Gap`](crate::live::Resume::Gap)), never a wrong replay, because
-//! each hub numbers its events from its own random base.
+//! - `<ns>:position`: the last position given out. Created when missing
+//!   from Redis's clock in microseconds (about 1.8 × 10^15 today), so that
+//!   a counter that starts again after Redis lost its data starts above
+//!   every position the old one gave out (unless that one gave out more
+//!   than a million positions a second over its whole life).
+//! - `<ns>:log`: a stream with one entry per send, ID `<position>-0`, field
+//!   `m` (the target and the frame, encoded once by the sender). Trimmed
+//!   with `XADD .. MAXLEN ~` to about [`RedisConfig::log_entries`] (20,000).
+//!   Every send is **one** command: a Lua script that does the `INCR` and
+//!   the `XADD` (`EVALSHA`). Every process reads the log with `XREAD
+//!   BLOCK` on a connection of its own, in order, and hands each entry to
+//!   its hub numbered with its position: every process delivers every
+//!   event in the same order under the same position, and a tab's cursor
+//!   (`id: <session>.<position>`) means the same on every process.
+//! - `<ns>:session:<id>`: a hash per tracked session, `a` (the position
+//!   it began at), `u` (its user key), `s` (the topic of a job channel),
+//!   `t:<topic>` per subscription. Written a few milliseconds after an
+//!   accept or a (un)subscription made through the bus, and again for every
+//!   live session every half resume window (at most 30 s); it expires one
+//!   resume window plus that after the last write, so an away session's
+//!   record lives about as long as the hub keeps it. Deleted on close.
+//! - `<ns>:closed:<id>`: one key per closed session ([`RedisClosedIds`]),
+//!   `SET .. PX <ttl>`; nothing grows with the number of sessions ever
+//!   closed.
+//!
+//! A tab that reconnects to a process which does not hold its session
+//! (another process, or this one restarted) is resumed from its record and
+//! the log: every entry after its cursor that concerns it (its session, its
+//! user, its topics, broadcasts) is replayed in order, then live events
+//! follow with no gap and no duplicate, because the replay is computed and
+//! the connection registered under the lock the reader delivers under. The
+//! newest entries come from the process's own memory (the last
+//! `log_entries` entries, at most 16 MiB); older ones from one `XRANGE`.
+//! When that cannot be exact, the tab gets the gap signal instead
+//! ([`Resume::Gap`](crate::live::Resume)): no record (expired, never
+//! here, lost) gives `expired`; a log trimmed past the cursor gives
+//! `trimmed`; a cursor across a loss (below) gives `lost`.
 //!
 //! # Faults
 //!
 //! - **Redis unreachable at start**: [`RedisClosedIds::connect`] and
 //!   [`RedisBus::connect`] return a [`RedisError`] within
 //!   [`RedisConfig::connect_timeout`], never hang.
-//! - **Redis goes away later**: local delivery goes on untouched (the origin
-//!   process delivers to its own connections itself, before and without
-//!   Redis). Messages that cannot be published are **lost for the other
-//!   processes** and counted in [`BusStats::lost`]; pub/sub keeps no
-//!   history, so what was published while a subscriber was disconnected is
-//!   lost for that process too. The subscriber reconnects by itself with
-//!   backoff (100 ms doubling to 5 s) and counts it in
-//!   [`BusStats::reconnects`]. The closed-ID store reads as *not closed*
-//!   while Redis does not answer within [`RedisConfig::command_timeout`]
-//!   (fail-open, as the [`ClosedIds`] contract asks: a false negative lets a
-//!   tab reconnect into a closed session; a failed request would cost more),
-//!   and counts the error ([`RedisClosedIds::errors`]); the typed result is
-//!   there too ([`RedisClosedIds::check`]).
+//! - **Redis goes away later**: a send does not wait for it (it goes into a
+//!   bounded queue, [`RedisConfig::publish_queue`], that one task writes to
+//!   Redis in order, pipelined). A send Redis does not take (down, too slow,
+//!   queue full) is delivered to this process's live connections at once,
+//!   without an `id:` and not kept for replay, and counted in
+//!   [`BusStats::lost`]; the next write to Redis starts with a *lost* entry,
+//!   and every process then sends its live tabs a `resync` event (reason
+//!   `lost`) and treats every cursor below it as a gap. The reader
+//!   reconnects by itself with backoff (100 ms doubling to 5 s) and goes on
+//!   from its last position.
+//! - **Redis lost its data** (flush, restart without persistence, failover
+//!   to an empty replica): the counter starts again, higher; each reader
+//!   sees a hole in the positions and signals it the same way. A counter
+//!   that somehow starts lower is found by the reader's check of the
+//!   position while the log is quiet (every [`RedisConfig::ping_interval`]);
+//!   then the process forgets every session (their tabs reconnect and get
+//!   the gap signal). Never a wrong replay: the records are gone too, and a
+//!   position is never taken for another.
+//! - **A process is killed**: its tabs reconnect (through the load
+//!   balancer) to another process, which resumes them from their records
+//!   and the log as above.
 //! - **A half-open connection** (Redis failed over to another machine, a NAT
 //!   or firewall forgot the flow: no reset, no answer) never ends by itself.
-//!   The subscriber sends a `PING` after [`RedisConfig::ping_interval`] of
-//!   silence and replaces a connection that does not answer within
-//!   [`RedisConfig::command_timeout`]; a command that times out makes the
-//!   publisher and the closed-ID store replace their connection too.
-//! - Nothing in a send waits on Redis: the message goes into a bounded queue
-//!   ([`RedisConfig::publish_queue`]) that one task writes to Redis in order,
-//!   pipelined; a full queue drops the message for the other processes
-//!   (counted in [`BusStats::lost`]). No lock is held across any Redis call.
+//!   The reader's `XREAD BLOCK` has a response timeout (the block time plus
+//!   [`RedisConfig::command_timeout`]) and replaces its connection when it
+//!   passes; a command that times out makes the writer and the closed-ID
+//!   store replace theirs.
+//! - The closed-ID store reads as *not closed* while Redis does not answer
+//!   within [`RedisConfig::command_timeout`] (fail-open, as the
+//!   [`ClosedIds`] contract asks: a false negative lets a tab reconnect into
+//!   a closed session; a failed request would cost more), and counts the
+//!   error ([`RedisClosedIds::errors`]); the typed result is there too
+//!   ([`RedisClosedIds::check`]).
+//! - No lock is held across any Redis call. The reader holds the replica's
+//!   lock while it hands one entry to the hub (no I/O); an accept from
+//!   another process reads Redis first, then takes that lock to finish.
 //!
 //! # Why redis-rs, not fred
 //!
@@ -79,9 +120,8 @@
 //!
 //! redis-rs is the one that is clearly maintained today, is the de-facto
 //! client (the Redis organisation's own Rust client), fits MSRV 1.85, and is
-//! lighter; the one thing fred does for us that redis-rs does not (pub/sub
-//! resubscription) is a short loop here that we test against a restarted
-//! Redis.
+//! lighter; what fred does for us that redis-rs does not (reconnecting a
+//! reader) is a short loop here that we test against a restarted Redis.
 
 use std::error::Error;
 use std::fmt;
@@ -182,7 +222,7 @@ impl RedisConfig {
         self
     }
 
-    /// How long a connect (first connection, or a subscriber's reconnect
+    /// How long a connect (first connection, or the reader's reconnect
     /// attempt) may take before it fails (default 2 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -762,7 +802,7 @@ pub struct BusStats {
     /// Sends Redis did not take (queue full, Redis down or too slow):
     /// delivered to this process's live connections without an `id:`, lost
     /// for every other process and for replay, and signalled as a gap
-    /// ([`GapReason::Lost`](crate::live::GapReason::Lost)) once Redis is back.
+    /// ([`GapReason::Lost`](crate::live::GapReason)) once Redis is back.
     pub lost: u64,
     /// Log entries from other processes handed to the local hub.
     pub received: u64,
@@ -1110,7 +1150,7 @@ impl RedisBus {
     /// process does not hold reads the session's record in Redis (its user,
     /// topics and start) and is replayed every event of the log after its
     /// cursor that concerns it, in order, then live events; or it gets the
-    /// gap signal ([`Resume::Gap`](crate::live::Resume::Gap)) when that
+    /// gap signal ([`Resume::Gap`](crate::live::Resume)) when that
     /// cannot be known (the record expired, the log was trimmed past the
     /// cursor, Redis lost data). A record of another user gets a fresh
     /// session, as [`Hub::accept`] does.
