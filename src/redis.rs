@@ -1179,9 +1179,8 @@ impl RedisBus {
     ) -> Accepted {
         let hub = &self.inner.hub;
         let id = *handshake.session_id();
-        let from_elsewhere = !matches!(handshake.source(), IdSource::Fresh)
-            && handshake.seq().is_some()
-            && hub.session_state(&id).is_none();
+        let from_elsewhere =
+            !matches!(handshake.source(), IdSource::Fresh) && hub.session_state(&id).is_none();
         let accepted = if from_elsewhere {
             self.accept_remote(handshake, user, scope).await
         } else {
@@ -1203,19 +1202,19 @@ impl RedisBus {
     ) -> Accepted {
         let hub = &self.inner.hub;
         let id = *handshake.session_id();
-        let Some(cursor) = handshake.seq() else {
-            return hub.accept_in(handshake, user, scope).await;
-        };
         if hub.as_sessions().is_closed(&id).await {
             return Accepted::Closed(handshake);
         }
         let record = match self.read_record(&id).await {
             Ok(Some(r)) => r,
             // No record (never here, expired, or Redis lost it) or Redis
-            // did not answer: a new session under this ID, with the gap
-            // signal (the hub's answer to a cursor it does not know).
+            // did not answer: a new session under this ID; with a cursor,
+            // with the gap signal (the hub's answer to a cursor it does not
+            // know).
             Ok(None) | Err(_) => {
-                add(&self.inner.counters.resume_gaps, 1);
+                if handshake.seq().is_some() {
+                    add(&self.inner.counters.resume_gaps, 1);
+                }
                 return hub.accept_in(handshake, user, scope).await;
             }
         };
@@ -1223,6 +1222,24 @@ impl RedisBus {
             // Someone else's tab ID: a session of one's own, never its events.
             return hub.accept_in(handshake.into_fresh(), user, scope).await;
         }
+        let Some(cursor) = handshake.seq() else {
+            // A bare ID of a session that lives elsewhere: joined, but there
+            // is no telling what it missed (as on one process).
+            add(&self.inner.counters.resume_gaps, 1);
+            let remote = RemotePlan {
+                topics: record.topics,
+                replay: Err(GapReason::NoCursor),
+                end: false,
+            };
+            let opened = {
+                let _order = lock(&self.inner.replica.state);
+                hub.admit_remote(handshake, user, scope, remote)
+            };
+            return match opened {
+                Ok(conn) => Accepted::Open(conn),
+                Err(handshake) => Accepted::Closed(handshake),
+            };
+        };
         if let Some(end) = scope.as_deref().and_then(|t| hub.topic_end(t)) {
             if cursor >= end {
                 hub.as_sessions().mark_closed(&id).await;

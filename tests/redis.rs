@@ -234,6 +234,18 @@ async fn events(State(app): State<App>, parts: Parts) -> Accepted {
     accepted
 }
 
+async fn job_events(
+    State(app): State<App>,
+    axum::extract::Path(topic): axum::extract::Path<String>,
+    parts: Parts,
+) -> Accepted {
+    let accepted = app.bus.accept_scoped(&parts, None, &topic).await;
+    if let Accepted::Open(conn) = &accepted {
+        let _ = app.resumes.send(conn.resume());
+    }
+    accepted
+}
+
 /// One process: a hub with the Redis closed-ID store, its bus, and an axum
 /// server on 127.0.0.1 port 0 that accepts through the bus.
 struct Node {
@@ -258,10 +270,13 @@ async fn node(cfg: &RedisConfig) -> Node {
     let (tx, resumes) = mpsc::unbounded_channel();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/events", get(events)).with_state(App {
-        bus: bus.clone(),
-        resumes: tx,
-    });
+    let app = Router::new()
+        .route("/events", get(events))
+        .route("/jobs/{topic}", get(job_events))
+        .with_state(App {
+            bus: bus.clone(),
+            resumes: tx,
+        });
     tokio::spawn(async move { axum::serve(listener, app).await });
     Node { bus, addr, resumes }
 }
@@ -306,6 +321,13 @@ async fn event_within(s: &mut Stream, wait: Duration) -> Option<(String, String,
         .await
         .ok()
         .flatten()
+}
+
+/// `GET path` as an `EventSource` sends it.
+async fn open_path(addr: SocketAddr, path: &str, extra: &[(&str, &[u8])]) -> Stream {
+    let mut headers: Vec<(&str, &[u8])> = vec![("accept", b"text/event-stream")];
+    headers.extend_from_slice(extra);
+    client::get(addr, Proto::H1, path, &headers).await
 }
 
 /// The position in a cursor `<session>.<position>`.
@@ -803,6 +825,112 @@ async fn redis_losing_its_data_is_a_gap_signal_never_a_wrong_replay() {
                 .await
                 .is_none(),
             "nothing replayed"
+        );
+    }
+}
+
+/// A bare session ID (no cursor) of a session another process holds joins
+/// it with the gap signal, as on one process; sends made directly on a
+/// bus's hub reach its live tabs only, unnumbered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_id_from_elsewhere_joins_with_no_cursor_and_direct_hub_sends_stay_local() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-bare");
+    let (mut a, mut b) = (node(&cfg).await, node(&cfg).await);
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-n", &[]).await;
+    tab.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    eventually_async("the session's record", || async {
+        server
+            .command(&["EXISTS", "bus-bare:session:tab-n"])
+            .await
+            .trim()
+            == ":1"
+    })
+    .await;
+    let mut dup = open(b.addr, Proto::H1, "?id=tab-n", &[]).await;
+    assert_eq!(b.resume().await, Resume::Gap(GapReason::NoCursor));
+    let (name, data, first) = next_event(&mut dup).await.unwrap();
+    assert_eq!(
+        (name.as_str(), data.as_str()),
+        ("resync", r#"{"reason":"no-cursor","lost":null}"#)
+    );
+    assert!(first.starts_with("tab-n."), "the same session: {first}");
+    // Both connections of the session get a send, each on its process.
+    b.bus
+        .send_to_session(&id("tab-n"), &Event::new("to both"))
+        .await;
+    assert_eq!(next_event(&mut tab).await.unwrap().1, "to both");
+    let (_, data, cursor) = next_event(&mut dup).await.unwrap();
+    assert_eq!(data, "to both");
+
+    // A send on the hub itself: B's live tab only, without an id, not kept.
+    let writes = server.calls("evalsha").await;
+    let d = b.bus.hub().broadcast(&Event::new("local only"));
+    assert_eq!((d.live, d.seq), (1, None));
+    let frame = dup.next_frame().await.unwrap();
+    let Frame::Event(e) = frame else {
+        panic!("{frame:?}")
+    };
+    assert_eq!(e.data(), "local only");
+    assert_eq!(dup.last_event_id(), cursor, "the cursor did not move");
+    assert!(event_within(&mut tab, Duration::from_millis(300))
+        .await
+        .is_none());
+    assert_eq!(server.calls("evalsha").await, writes);
+}
+
+/// A job channel (a stream scoped to one topic) across processes: cut on A,
+/// its topic ended on B, reconnected to C: the final event, then the end;
+/// the next reconnect gets 204 anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_channel_ended_elsewhere_replays_its_final_event_then_204() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-job");
+    let (mut a, b) = (node(&cfg).await, node(&cfg).await);
+    let mut job = open_path(a.addr, "/jobs/job-7?id=job-tab", &[]).await;
+    job.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    b.bus.publish("job-7", &Event::new("10 %")).await;
+    let (_, data, cursor) = next_event(&mut job).await.unwrap();
+    assert_eq!(data, "10 %");
+    job.drop_connection();
+    eventually_async("the job's record", || async {
+        server
+            .command(&["HGET", "bus-job:session:job-tab", "s"])
+            .await
+            .contains("job-7")
+    })
+    .await;
+    b.bus.publish("job-7", &Event::new("50 %")).await;
+    b.bus.broadcast(&Event::new("not for jobs")).await;
+    b.bus.end_topic("job-7", &Event::new("done")).await;
+
+    let mut c = node(&cfg).await;
+    let mut again = open_path(
+        c.addr,
+        "/jobs/job-7",
+        &[("last-event-id", cursor.as_bytes())],
+    )
+    .await;
+    assert_eq!(again.status, http::StatusCode::OK);
+    assert_eq!(c.resume().await, Resume::Recovered { replayed: 2 });
+    let frames = again.expect_end().await;
+    let data: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Event(e) => Some(e.data().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(data, ["50 %", "done"]);
+    let last = again.last_event_id().to_owned();
+    for addr in [c.addr, a.addr] {
+        let end = open_path(addr, "/jobs/job-7", &[("last-event-id", last.as_bytes())]).await;
+        assert_eq!(
+            end.status,
+            http::StatusCode::NO_CONTENT,
+            "after the final event"
         );
     }
 }

@@ -927,6 +927,7 @@ pub(crate) enum Target<'a> {
 
 /// How a send is numbered.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) enum How {
     /// With the hub's next position (a hub on its own).
     Next,
@@ -944,6 +945,7 @@ pub(crate) const PLAIN: u64 = 0;
 
 /// A session's state as another process recorded it (the Redis bus), and
 /// what it missed, for [`Hub::admit_remote`].
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct RemotePlan {
     /// Its topic subscriptions.
     pub(crate) topics: Vec<Topic>,
@@ -954,6 +956,7 @@ pub(crate) struct RemotePlan {
 }
 
 /// What the bus keeps of a live session in Redis.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) struct SessionState {
     pub(crate) id: SessionId,
     pub(crate) start: u64,
@@ -2044,6 +2047,22 @@ impl Inner {
                 .filter(|_| sh.sessions.get(at).is_none())
                 .map(|r| Self::remote_plan(j, &handshake, r, now));
             let topics = from_remote.as_ref().map(|(_, t)| t.clone());
+            if let (Some((plan, _)), Some(topic)) = (&from_remote, &scope) {
+                // The job ended elsewhere: this hub remembers it too, so that
+                // the next reconnect here is answered `204`.
+                if let Some(last) = plan.replay.last().filter(|_| plan.end) {
+                    if j.end_of(topic).is_none()
+                        && last.seq > j.topics.get(topic).map_or(0, |h| h.log.last_seq())
+                    {
+                        j.end(
+                            topic,
+                            Arc::clone(last),
+                            now + self.config.ended_topic_ttl,
+                            self.config.history_limits(),
+                        );
+                    }
+                }
+            }
             let decision = match from_remote {
                 Some((plan, _)) => Decision::Open(plan),
                 None => self.decide(j, sh, at, &handshake, user.as_ref(), scope.as_ref(), now),

@@ -114,6 +114,11 @@ impl Log {
         self.dropped_to
     }
 
+    /// The position of the newest stored event (0 if none).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.entries.back().map_or(0, |e| e.seq)
+    }
+
     /// Marks everything up to `seq` as possibly missing (for events that
     /// could not be kept).
     pub(crate) fn mark_dropped(&mut self, seq: u64) {
