@@ -2129,6 +2129,265 @@ mod tests {
         assert!(decode_message(Bytes::from(bad)).is_none());
     }
 
+    fn entry(seq: u64, kind: Kind, target: &str, data: &str) -> (u64, Bytes) {
+        let frame = if data.is_empty() {
+            Vec::new()
+        } else {
+            Event::new(data).to_bytes().to_vec()
+        };
+        (
+            seq,
+            encode_message(5, seq, kind, target.as_bytes(), &frame).unwrap(),
+        )
+    }
+
+    fn state(ring: Vec<(u64, Bytes)>, last: u64) -> ReplicaState {
+        let ring_bytes = ring.iter().map(|(_, m)| m.len()).sum();
+        ReplicaState {
+            last,
+            lost_to: 0,
+            ring: ring.into(),
+            ring_bytes,
+        }
+    }
+
+    fn record(user: Option<&str>, scope: Option<&str>, topics: &[&str]) -> Record {
+        Record {
+            start: 100,
+            user: user.map(UserKey::from),
+            scope: scope.map(Topic::from),
+            topics: topics.iter().map(|t| Topic::from(*t)).collect(),
+        }
+    }
+
+    fn replayed(s: Selected) -> Result<Vec<u64>, GapReason> {
+        match s {
+            Selected::Plan(p) => p
+                .replay
+                .map(|v| v.into_iter().map(|(seq, _)| seq).collect()),
+            Selected::Retry => panic!("retry"),
+            Selected::Closed => panic!("closed"),
+        }
+    }
+
+    /// The log around a cursor of 100: fetched 101-103, ring 104-107.
+    fn log() -> (Vec<(u64, Bytes)>, Vec<(u64, Bytes)>) {
+        let fetched = vec![
+            entry(101, Kind::Session, "tab-1", "mine"),
+            entry(102, Kind::Session, "tab-2", "not mine"),
+            entry(103, Kind::User, "alice", "alice's"),
+        ];
+        let ring = vec![
+            entry(103, Kind::User, "alice", "alice's"), // in both: once
+            entry(104, Kind::Topic, "news", "news"),
+            entry(105, Kind::Topic, "other", "other"),
+            entry(106, Kind::Broadcast, "", "all"),
+            entry(107, Kind::Drop, "tab-1", ""),
+        ];
+        (fetched, ring)
+    }
+
+    #[test]
+    fn select_takes_what_concerns_the_session_once_in_order() {
+        let (fetched, ring) = log();
+        let st = state(ring, 107);
+        let tab = SessionId::try_from("tab-1").unwrap();
+        let rec = record(Some("alice"), None, &["news"]);
+        let got = replayed(select(&st, 100, &tab, &rec, fetched.clone(), 100));
+        assert_eq!(got, Ok(vec![101, 103, 104, 106]));
+        // Another user: not alice's events.
+        let rec = record(Some("bob"), None, &[]);
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched.clone(), 100)),
+            Ok(vec![101, 106])
+        );
+        // A job channel: no broadcasts, no user sends; its topic only.
+        let rec = record(Some("alice"), Some("other"), &[]);
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched.clone(), 100)),
+            Ok(vec![101, 105])
+        );
+        // A cursor inside the ring needs nothing fetched.
+        let rec = record(Some("alice"), None, &["news"]);
+        assert_eq!(
+            replayed(select(&st, 104, &tab, &rec, Vec::new(), 100)),
+            Ok(vec![106])
+        );
+        assert_eq!(
+            replayed(select(&st, 107, &tab, &rec, Vec::new(), 100)),
+            Ok(vec![])
+        );
+        // More than the limit: a gap, never a partial replay.
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched, 3)),
+            Err(GapReason::Trimmed)
+        );
+    }
+
+    #[test]
+    fn select_never_replays_across_a_hole() {
+        let (mut fetched, ring) = log();
+        let tab = SessionId::try_from("tab-1").unwrap();
+        let rec = record(None, None, &[]);
+        // Redis trimmed 101: the first entry read is 102.
+        fetched.remove(0);
+        let st = state(ring.clone(), 107);
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched, 100)),
+            Err(GapReason::Trimmed)
+        );
+        // The ring moved on between the read and the lock: read again.
+        let (fetched, _) = log();
+        let st = state(ring[2..].to_vec(), 107); // starts at 105
+        assert!(matches!(
+            select(&st, 100, &tab, &rec, fetched, 100),
+            Selected::Retry
+        ));
+        // The ring does not reach the reader's position (it cannot happen,
+        // but if it did): a gap.
+        let (fetched, ring) = log();
+        let st = state(ring, 108);
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched, 100)),
+            Err(GapReason::Trimmed)
+        );
+        // A cursor below what this process lost.
+        let (fetched, ring) = log();
+        let mut st = state(ring, 107);
+        st.lost_to = 102;
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, fetched, 100)),
+            Err(GapReason::Lost)
+        );
+    }
+
+    #[test]
+    fn select_stops_at_a_loss_a_close_or_the_end_of_a_job() {
+        let tab = SessionId::try_from("tab-1").unwrap();
+        let rec = record(None, None, &[]);
+        let lost = state(
+            vec![
+                entry(101, Kind::Broadcast, "", "a"),
+                entry(102, Kind::Lost, "", ""),
+            ],
+            102,
+        );
+        assert_eq!(
+            replayed(select(&lost, 100, &tab, &rec, Vec::new(), 100)),
+            Err(GapReason::Lost)
+        );
+        assert_eq!(
+            replayed(select(&lost, 102, &tab, &rec, Vec::new(), 100)),
+            Ok(vec![])
+        );
+        let closed = state(
+            vec![
+                entry(101, Kind::Broadcast, "", "a"),
+                entry(102, Kind::Close, "tab-1", ""),
+            ],
+            102,
+        );
+        assert!(matches!(
+            select(&closed, 100, &tab, &rec, Vec::new(), 100),
+            Selected::Closed
+        ));
+        let job = state(
+            vec![
+                entry(101, Kind::Topic, "job", "50 %"),
+                entry(102, Kind::EndTopic, "job", "done"),
+                entry(103, Kind::Topic, "job", "after the end"),
+            ],
+            103,
+        );
+        let rec = record(None, Some("job"), &[]);
+        match select(&job, 100, &tab, &rec, Vec::new(), 100) {
+            Selected::Plan(p) => {
+                assert!(p.end);
+                let seqs: Vec<u64> = p.replay.unwrap().into_iter().map(|(s, _)| s).collect();
+                assert_eq!(seqs, [101, 102]);
+            }
+            _ => panic!("a plan"),
+        }
+        // Forged entries (an `id:` line in the frame) are not replayed.
+        let forged = (
+            101,
+            encode_message(5, 1, Kind::Broadcast, b"", b"id: x\ndata: y\n\n").unwrap(),
+        );
+        let st = state(vec![forged], 101);
+        let rec = record(None, None, &[]);
+        assert_eq!(
+            replayed(select(&st, 100, &tab, &rec, Vec::new(), 100)),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn records_parse_or_are_refused() {
+        let f = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
+        let r = Record::parse(&[
+            f("a", "123"),
+            f("u", "alice"),
+            f("t:news", "1"),
+            f("t:jobs/1", "1"),
+            f("x", "?"),
+        ])
+        .unwrap();
+        assert_eq!(
+            r,
+            record_with(123, Some("alice"), None, &["news", "jobs/1"])
+        );
+        assert_eq!(Record::parse(&[]), None, "no record");
+        assert_eq!(Record::parse(&[f("u", "alice")]), None, "no start");
+        assert_eq!(Record::parse(&[f("a", "not a number")]), None);
+        assert_eq!(
+            Record::parse(&[(b"a".to_vec(), vec![0xff])]),
+            None,
+            "not UTF-8"
+        );
+        let r = Record::parse(&[f("a", "7"), f("s", "job-1")]).unwrap();
+        assert_eq!(r, record_with(7, None, Some("job-1"), &[]));
+    }
+
+    fn record_with(start: u64, user: Option<&str>, scope: Option<&str>, topics: &[&str]) -> Record {
+        Record {
+            start,
+            ..record(user, scope, topics)
+        }
+    }
+
+    #[test]
+    fn entries_parse_from_xrange_and_xread_replies() {
+        use ::redis::Value;
+        let e = |id: &str, m: &[u8]| {
+            Value::Array(vec![
+                Value::BulkString(id.as_bytes().to_vec()),
+                Value::Array(vec![
+                    Value::BulkString(b"m".to_vec()),
+                    Value::BulkString(m.to_vec()),
+                ]),
+            ])
+        };
+        let range = Value::Array(vec![
+            e("5-0", b"x"),
+            e("6-1", b"odd id"),
+            e("junk", b"y"),
+            e("7-0", b"z"),
+        ]);
+        let got = parse_entries(range.clone());
+        assert_eq!(
+            got,
+            vec![(5, Bytes::from_static(b"x")), (7, Bytes::from_static(b"z"))]
+        );
+        let read = Value::Array(vec![Value::Array(vec![
+            Value::BulkString(b"ns:log".to_vec()),
+            range.clone(),
+        ])]);
+        assert_eq!(parse_read(read), got);
+        let read3 = Value::Map(vec![(Value::BulkString(b"ns:log".to_vec()), range)]);
+        assert_eq!(parse_read(read3), got);
+        assert!(parse_read(Value::Nil).is_empty());
+    }
+
     #[test]
     fn frames_with_ids_or_several_events_are_refused() {
         assert!(valid_frame(b"data: x\n\n"));
