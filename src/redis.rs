@@ -2141,7 +2141,7 @@ mod tests {
         )
     }
 
-    fn state(ring: Vec<(u64, Bytes)>, last: u64) -> ReplicaState {
+    fn state(ring: Entries, last: u64) -> ReplicaState {
         let ring_bytes = ring.iter().map(|(_, m)| m.len()).sum();
         ReplicaState {
             last,
@@ -2171,7 +2171,9 @@ mod tests {
     }
 
     /// The log around a cursor of 100: fetched 101-103, ring 104-107.
-    fn log() -> (Vec<(u64, Bytes)>, Vec<(u64, Bytes)>) {
+    type Entries = Vec<(u64, Bytes)>;
+
+    fn log() -> (Entries, Entries) {
         let fetched = vec![
             entry(101, Kind::Session, "tab-1", "mine"),
             entry(102, Kind::Session, "tab-2", "not mine"),
