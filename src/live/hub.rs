@@ -2194,6 +2194,9 @@ impl Inner {
         if n < entry.start || !j.gave_out(n) {
             return gap(GapReason::UnknownCursor);
         }
+        if n < j.lost_to {
+            return gap(GapReason::Lost);
+        }
         if end.is_some_and(|e| n >= e.last.seq) {
             return Decision::Finished;
         }
