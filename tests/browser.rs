@@ -588,6 +588,7 @@ async fn across(browser: &Browser, proxy: &Proxy, a: &Demo, b: &Demo) {
     )
     .await;
     let id: String = js(&tab, "demo.tabId").await;
+    a.wait_line(&format!("events {id} Fresh -> open new")).await;
     assert_eq!(a.lines(&format!("events {id} Fresh -> open new")), 1);
     assert_eq!(b.lines("events "), 0, "the proxy took the tab to A");
 
@@ -628,6 +629,7 @@ async fn across(browser: &Browser, proxy: &Proxy, a: &Demo, b: &Demo) {
         Duration::from_secs(15),
     )
     .await;
+    b.wait_line(&format!("events {id} Header -> ")).await;
     assert_eq!(
         b.lines(&format!("events {id} Header -> ")),
         1,
@@ -683,6 +685,7 @@ async fn across(browser: &Browser, proxy: &Proxy, a: &Demo, b: &Demo) {
         0,
         "not on B"
     );
+    a.wait_line(&format!("events {id} Header -> 204")).await;
     assert_eq!(a.lines(&format!("events {id} Header -> 204")), 1, "on A");
     let requests = (
         a.lines(&format!("events {id} ")),
@@ -1021,6 +1024,20 @@ impl Demo {
     /// How many output lines start with `prefix`.
     fn lines(&self, prefix: &str) -> usize {
         self.log().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    /// Waits (at most [`WAIT`]) for a line that starts with `prefix` (the
+    /// demo logs a request before it answers, and its log is read on a
+    /// thread of its own).
+    async fn wait_line(&self, prefix: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.lines(prefix) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no demo output line `{prefix}..` within {WAIT:?}"
+            );
+            sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
