@@ -1574,10 +1574,11 @@ fn run_demos(
         let run_ms = t.elapsed().as_millis() as u64;
         let client_cpu = cpu_ms().saturating_sub(client_cpu0);
         let _ = stop_tx.send(true);
+        // With the process each client read (client `i` read process `i % N`).
         let mut results = Vec::with_capacity(tasks.len());
-        for t in tasks {
+        for (i, t) in tasks.into_iter().enumerate() {
             if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(10), t).await {
-                results.push(r);
+                results.push((i % addrs.len(), r));
             }
         }
         Ok::<_, String>((
@@ -1601,6 +1602,13 @@ fn run_demos(
         .collect();
     drop(demos);
 
+    // Latency by the process the clients read: the first one got each
+    // broadcast from its own handler, the others from Redis.
+    let mut by_process = vec![Vec::new(); processes];
+    for (p, r) in &results {
+        by_process[*p].extend_from_slice(&r.latencies_us);
+    }
+    let results: Vec<ClientResult> = results.into_iter().map(|(_, r)| r).collect();
     let held = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
     let expected = sent * held as u64;
@@ -1653,6 +1661,21 @@ fn run_demos(
         percentile(lat, 0.999),
         percentile(lat, 1.0)
     );
+    if processes > 1 {
+        for (p, lat) in by_process.iter_mut().enumerate() {
+            lat.sort_unstable();
+            println!(
+                "  clients of process {p} ({}): p50 {:.2} ms, p99 {:.2} ms",
+                if p == 0 {
+                    "it takes the POSTs"
+                } else {
+                    "from Redis"
+                },
+                percentile(lat, 0.50),
+                percentile(lat, 0.99)
+            );
+        }
+    }
     println!(
         "server RSS (sum of the processes): {rss0} KiB before, {rss1} KiB with {held} idle connections ({per_conn:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
         per_conn / 1024.0
