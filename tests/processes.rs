@@ -16,6 +16,8 @@
 //! - a demo killed with SIGKILL: its tab reconnects to another process with
 //!   its cursor and is replayed what was sent meanwhile, while the other
 //!   processes go on serving;
+//! - Redis restarted under running demos: local delivery goes on without
+//!   waiting, new tabs are let in, and the bus comes back by itself;
 //! - Redis unreachable (refused, or accepting and mute) or a bad URL at
 //!   start: the demo exits with status 1 and a clear message, within the
 //!   connect timeout, without listening.
@@ -359,6 +361,105 @@ async fn a_finished_job_s_reconnect_to_another_process_gets_204() {
     assert_eq!(status_of(&c, &path, &done.id).await, 204, "the end, on C");
     c.wait_line(&format!("job {n} ")).await;
     assert_eq!(c.lines(&format!("job {n} ")), 1);
+}
+
+// ------------------------------------------------------------ Redis restarted
+
+/// The next `message` within `wait`, skipping a `resync` gap signal (what
+/// may have been lost while Redis was away is allowed to be signalled).
+async fn message_within(s: &mut Stream, wait: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, next_event(s))
+            .await
+            .ok()
+            .flatten()?;
+        match ev.name.as_str() {
+            "message" => return Some(ev.data),
+            "resync" => continue,
+            other => panic!("unexpected event {other}: {}", ev.data),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_running_demos_local_delivery_goes_on_and_the_bus_comes_back() {
+    let mut redis = redis_or_return!();
+    let [a, b] = demos(&redis, "restart", ["A", "B"]);
+    let mut tab = open_on(&a, "?id=tab-r", None).await;
+    b.post("/broadcast", "before").await;
+    let got = message_within(&mut tab.stream, Duration::from_secs(5)).await;
+    assert_eq!(got.as_deref(), Some("before"));
+
+    redis.stop();
+    // Local delivery on A neither waits for Redis nor fails.
+    for i in 0..3 {
+        let started = Instant::now();
+        let (status, text) = a.post("/sessions/tab-r/send", &format!("local {i}")).await;
+        assert_eq!((status, text.trim()), (200, "1 connection(s), 0 queued"));
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    for i in 0..3 {
+        let got = message_within(&mut tab.stream, Duration::from_secs(5)).await;
+        assert_eq!(got, Some(format!("local {i}")));
+    }
+    // A new tab is let in while the closed-ID store cannot answer (fail-open,
+    // within its command timeout of 500 ms).
+    let started = Instant::now();
+    let fresh = open_on(&a, "?id=tab-while-down", None).await;
+    assert_eq!(fresh.info["resume"], "new");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    redis.restart().await;
+    // The bus comes back by itself: B broadcasts numbered events until the
+    // tab on A gets one (bounded), then every later one arrives, in order.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    let first = loop {
+        assert!(
+            Instant::now() < deadline,
+            "cross-process delivery did not come back within 20 s: A {} B {}",
+            a.stats().await["bus"],
+            b.stats().await["bus"]
+        );
+        b.post("/broadcast", &format!("after {n}")).await;
+        n += 1;
+        if let Some(data) = message_within(&mut tab.stream, Duration::from_millis(250)).await {
+            break data;
+        }
+    };
+    let mut last: usize = first
+        .strip_prefix("after ")
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    for i in 0..3 {
+        b.post("/broadcast", &format!("again {i}")).await;
+    }
+    let mut again = Vec::new();
+    while again.len() < 3 {
+        let data = message_within(&mut tab.stream, Duration::from_secs(5))
+            .await
+            .expect("the broadcasts after Redis came back");
+        match data.strip_prefix("after ").map(|k| k.parse::<usize>()) {
+            // Late ones of the probe, still in order.
+            Some(Ok(k)) if k > last => last = k,
+            _ => again.push(data),
+        }
+    }
+    assert_eq!(again, ["again 0", "again 1", "again 2"]);
+    let bus = a.stats().await["bus"].clone();
+    assert!(
+        bus["reconnects"].as_u64() >= Some(1) && bus["subscribed"] == true,
+        "{bus}"
+    );
 }
 
 // ------------------------------------------------------------ replay across processes
