@@ -1354,7 +1354,7 @@ fn proc_cpu_ms(pid: u32) -> u64 {
 /// Starts `path 127.0.0.1:0 ARGS..`, reads `listening on http://ADDR/` from
 /// its first lines, and drains the rest of its stdout on a thread (it logs
 /// every stream request; an undrained pipe would stall it). An error if it
-/// exits, or says nothing of the kind within 100 lines.
+/// exits, or says nothing of the kind within 100 lines or 15 s.
 fn spawn_demo(path: &str, args: &[String]) -> Result<(Child, SocketAddr), String> {
     let mut child = Command::new(path)
         .arg("127.0.0.1:0")
@@ -1364,34 +1364,38 @@ fn spawn_demo(path: &str, args: &[String]) -> Result<(Child, SocketAddr), String
         .spawn()
         .map_err(|e| format!("spawn {path}: {e}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    let mut addr = None;
-    for _ in 0..100 {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.trim_end_matches('/').parse().ok());
-        if addr.is_some() {
-            break;
-        }
-    }
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(format!("{path} did not print `listening on http://ADDR/`"));
-    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the address from the first lines, then drains the rest; bounded
+    // by the child's life (read_until returns 0 once it exits).
     std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        for _ in 0..100 {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let addr: Option<SocketAddr> = line
+                .trim()
+                .strip_prefix("listening on http://")
+                .and_then(|a| a.trim_end_matches('/').parse().ok());
+            if let Some(addr) = addr {
+                let _ = tx.send(addr);
+                break;
+            }
+        }
         let mut sink = Vec::with_capacity(4096);
-        // Bounded by the child's life: read_until returns 0 once it exits.
         while stdout.read_until(b'\n', &mut sink).unwrap_or(0) > 0 {
             sink.clear();
         }
     });
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(15)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "{path} exited, or did not print `listening on http://ADDR/` within 15 s"
+        ));
+    };
     Ok((child, addr))
 }
 
@@ -1425,17 +1429,23 @@ async fn demo_broadcasts(addr: SocketAddr, rate: u32, seconds: u64, bytes: usize
             eprintln!("load: broadcast connection closed after {seq} requests");
             break;
         }
-        let res = match sender.send_request(req).await {
-            Ok(res) => res,
-            Err(e) => {
+        // Each exchange bounded: a server that stops answering ends the run.
+        let exchange = async {
+            let res = sender.send_request(req).await?;
+            let status = res.status();
+            res.into_body().collect().await.map(|_| status)
+        };
+        let status = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => {
                 eprintln!("load: broadcast {seq}: {e}");
                 break;
             }
+            Err(_) => {
+                eprintln!("load: broadcast {seq}: no answer within 10 s");
+                break;
+            }
         };
-        let status = res.status();
-        if let Err(e) = res.into_body().collect().await {
-            eprintln!("load: broadcast {seq} response: {e}");
-        }
         if status == http::StatusCode::OK {
             ok += 1;
         }
