@@ -139,6 +139,12 @@ struct Opts {
     churn_away_ms: u64,
     /// `--demo PATH`: drive that binary (the shipped demo) instead of `load server`.
     demo: Option<String>,
+    /// `--processes N` (with `--demo`): N demos on one Redis.
+    processes: usize,
+    /// `--redis URL` (with `--demo`): the Redis of the demos (else one of our own).
+    redis: Option<String>,
+    /// `--compare on|off` [on]: after the run on Redis, the single in-memory demo.
+    compare: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -164,6 +170,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         churn_percent: 0,
         churn_away_ms: 1_000,
         demo: None,
+        processes: 1,
+        redis: None,
+        compare: true,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -188,6 +197,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             },
             "--box-future" => o.box_future = value()? == "on",
             "--demo" => o.demo = Some(value()?),
+            "--processes" => o.processes = num(value()?)?.clamp(1, 16),
+            "--redis" => o.redis = Some(value()?),
+            "--compare" => o.compare = value()? != "off",
             "--backlog" => o.backlog = num(value()?)?.clamp(1, 65_535) as u32,
             "--nodelay" => o.nodelay = value()? == "on",
             "--max-buf-size" => o.max_buf_size = Some(num(value()?)?.max(8192)),
@@ -212,6 +224,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
     }
     if o.churn_percent > 0 && (o.mode != Mode::Hub || o.http2) {
         return Err("--churn needs the hub over HTTP/1.1 (resume is the hub's)".to_owned());
+    }
+    if (o.processes > 1 || o.redis.is_some()) && o.demo.is_none() {
+        return Err("--processes and --redis need --demo PATH".to_owned());
     }
     if o.mode == Mode::Floor && (o.serve != Serve::HyperFn || o.http2) {
         return Err("--baseline floor needs --serve hyper-fn (HTTP/1.1)".to_owned());
@@ -273,7 +288,10 @@ fn main() {
     if server {
         run_server(opts);
     } else if let Some(path) = opts.demo.clone() {
-        run_demo_driver(&opts, &path);
+        if let Err(e) = run_demo_driver(&opts, &path) {
+            eprintln!("load: {e}");
+            std::process::exit(1);
+        }
     } else {
         run_driver(opts);
     }
@@ -1333,45 +1351,52 @@ fn proc_cpu_ms(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Starts `path 127.0.0.1:0`, reads `listening on http://ADDR/` from its first
-/// lines, and drains the rest of its stdout on a thread (it logs every stream
-/// request; an undrained pipe would stall it).
-fn spawn_demo(path: &str) -> (Child, SocketAddr) {
+/// Starts `path 127.0.0.1:0 ARGS..`, reads `listening on http://ADDR/` from
+/// its first lines, and drains the rest of its stdout on a thread (it logs
+/// every stream request; an undrained pipe would stall it). An error if it
+/// exits, or says nothing of the kind within 100 lines or 15 s.
+fn spawn_demo(path: &str, args: &[String]) -> Result<(Child, SocketAddr), String> {
     let mut child = Command::new(path)
         .arg("127.0.0.1:0")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("spawn {path}: {e}"));
+        .map_err(|e| format!("spawn {path}: {e}"))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    let mut addr = None;
-    for _ in 0..100 {
-        line.clear();
-        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-            break;
-        }
-        addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.trim_end_matches('/').parse().ok());
-        if addr.is_some() {
-            break;
-        }
-    }
-    let Some(addr) = addr else {
-        let _ = child.kill();
-        panic!("{path} did not print `listening on http://ADDR/`");
-    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the address from the first lines, then drains the rest; bounded
+    // by the child's life (read_until returns 0 once it exits).
     std::thread::spawn(move || {
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        for _ in 0..100 {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let addr: Option<SocketAddr> = line
+                .trim()
+                .strip_prefix("listening on http://")
+                .and_then(|a| a.trim_end_matches('/').parse().ok());
+            if let Some(addr) = addr {
+                let _ = tx.send(addr);
+                break;
+            }
+        }
         let mut sink = Vec::with_capacity(4096);
-        // Bounded by the child's life: read_until returns 0 once it exits.
         while stdout.read_until(b'\n', &mut sink).unwrap_or(0) > 0 {
             sink.clear();
         }
     });
-    (child, addr)
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(15)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "{path} exited, or did not print `listening on http://ADDR/` within 15 s"
+        ));
+    };
+    Ok((child, addr))
 }
 
 /// `rate` broadcasts a second for `seconds` to the demo's `POST /broadcast`, each
@@ -1404,17 +1429,23 @@ async fn demo_broadcasts(addr: SocketAddr, rate: u32, seconds: u64, bytes: usize
             eprintln!("load: broadcast connection closed after {seq} requests");
             break;
         }
-        let res = match sender.send_request(req).await {
-            Ok(res) => res,
-            Err(e) => {
+        // Each exchange bounded: a server that stops answering ends the run.
+        let exchange = async {
+            let res = sender.send_request(req).await?;
+            let status = res.status();
+            res.into_body().collect().await.map(|_| status)
+        };
+        let status = match tokio::time::timeout(Duration::from_secs(10), exchange).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => {
                 eprintln!("load: broadcast {seq}: {e}");
                 break;
             }
+            Err(_) => {
+                eprintln!("load: broadcast {seq}: no answer within 10 s");
+                break;
+            }
         };
-        let status = res.status();
-        if let Err(e) = res.into_body().collect().await {
-            eprintln!("load: broadcast {seq} response: {e}");
-        }
         if status == http::StatusCode::OK {
             ok += 1;
         }
@@ -1422,23 +1453,106 @@ async fn demo_broadcasts(addr: SocketAddr, rate: u32, seconds: u64, bytes: usize
     ok
 }
 
-/// `--demo PATH`: the shipped demo under the same load as the other modes.
-fn run_demo_driver(o: &Opts, path: &str) {
-    let (mut child, addr) = spawn_demo(path);
-    let pid = child.id();
-    let _ = fetch(addr, "GET", "/stats"); // warm up
+/// What one `--demo` run measured.
+struct DemoRun {
+    label: String,
+    processes: usize,
+    held: usize,
+    sent: u64,
+    summary: Summary,
+    expected: u64,
+    /// Sum over the processes of their RSS growth with the idle connections.
+    per_conn_bytes: f64,
+    /// Redis commands during the broadcasts (`INFO commandstats`), when on Redis.
+    redis: Option<CommandCounts>,
+}
+
+/// `--demo PATH`: the shipped demo under the same load as the other modes; with
+/// `--processes N` (N > 1) or `--redis URL`, N demos on one Redis first, then
+/// the single in-memory demo (unless `--compare off`), and both side by side.
+fn run_demo_driver(o: &Opts, path: &str) -> Result<(), String> {
+    if o.processes <= 1 && o.redis.is_none() {
+        run_demos(o, path, 1, None).map(|_| ())
+    } else {
+        // Our own redis-server when no URL is given; killed on drop.
+        let own = match &o.redis {
+            Some(_) => None,
+            None => Some(OwnRedis::start()?),
+        };
+        let url = o
+            .redis
+            .clone()
+            .or_else(|| own.as_ref().map(OwnRedis::url))
+            .expect("a Redis URL");
+        let on_redis = run_demos(o, path, o.processes.max(1), Some(&url))?;
+        drop(own);
+        if !o.compare {
+            return Ok(());
+        }
+        println!();
+        let alone = run_demos(o, path, 1, None)?;
+        println!();
+        compare(&[&on_redis, &alone]);
+        Ok(())
+    }
+}
+
+/// The kill-on-drop demo processes of one run.
+struct Demos(Vec<(Child, SocketAddr)>);
+
+impl Drop for Demos {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `processes` demos (on `redis`, in a namespace of this run's own), the
+/// connections split between them round-robin, the broadcasts sent to the
+/// first one's `POST /broadcast`.
+fn run_demos(
+    o: &Opts,
+    path: &str,
+    processes: usize,
+    redis: Option<&str>,
+) -> Result<DemoRun, String> {
+    let mut args = Vec::new();
+    if let Some(url) = redis {
+        let namespace = format!("load-{}-{}", std::process::id(), now_micros());
+        args.extend([
+            "--redis".into(),
+            url.to_owned(),
+            "--namespace".into(),
+            namespace,
+        ]);
+    }
+    let mut demos = Demos(Vec::with_capacity(processes));
+    for _ in 0..processes {
+        demos.0.push(spawn_demo(path, &args)?);
+    }
+    let addrs: Vec<SocketAddr> = demos.0.iter().map(|(_, a)| *a).collect();
+    let pids: Vec<u32> = demos.0.iter().map(|(c, _)| c.id()).collect();
+    for &addr in &addrs {
+        let _ = fetch(addr, "GET", "/stats"); // warm up
+    }
     std::thread::sleep(Duration::from_millis(200));
-    let rss0 = proc_status_kib(pid, "VmRSS:");
+    let rss = |pids: &[u32]| -> u64 { pids.iter().map(|&p| proc_status_kib(p, "VmRSS:")).sum() };
+    let cpu = |pids: &[u32]| -> u64 { pids.iter().map(|&p| proc_cpu_ms(p)).sum() };
+    let rss0 = rss(&pids);
+    let redis_addr = redis.map(redis_socket_addr).transpose()?;
+    let stats0 = redis_addr.map(commandstats).transpose()?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(o.client_threads)
         .enable_all()
         .build()
-        .expect("client runtime");
+        .map_err(|e| format!("client runtime: {e}"))?;
     let expect = (o.rate as u64 * o.seconds) as usize;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connected = Arc::new(AtomicUsize::new(0));
-    let (connect_time, rss1, cpu1, sent, run_ms, results, client_cpu) = rt.block_on(async {
+    let measured = rt.block_on(async {
         let t0 = Instant::now();
         let gate = Arc::new(Semaphore::new(o.connect_concurrency));
         let mut tasks = Vec::with_capacity(o.connections);
@@ -1446,6 +1560,7 @@ fn run_demo_driver(o: &Opts, path: &str) {
             let permit = gate.clone().acquire_owned().await.expect("semaphore");
             let (c, s) = (connected.clone(), stop_rx.clone());
             let churn = Churn::plan(i, o.churn_percent, expect, o.churn_away_ms);
+            let addr = addrs[i % addrs.len()];
             tasks.push(tokio::spawn(client(addr, c, s, expect, permit, churn)));
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -1457,32 +1572,77 @@ fn run_demo_driver(o: &Opts, path: &str) {
         }
         let connect_time = t0.elapsed();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss1 = proc_status_kib(pid, "VmRSS:");
-        let cpu1 = proc_cpu_ms(pid);
+        let rss1 = rss(&pids);
+        let cpu1 = cpu(&pids);
+        let stats1 = redis_addr.map(commandstats).transpose()?;
         let client_cpu0 = cpu_ms();
         let t = Instant::now();
-        let sent = demo_broadcasts(addr, o.rate, o.seconds, o.bytes).await;
+        let sent = demo_broadcasts(addrs[0], o.rate, o.seconds, o.bytes).await;
         // Let the last events arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let stats2 = redis_addr.map(commandstats).transpose()?;
         let run_ms = t.elapsed().as_millis() as u64;
         let client_cpu = cpu_ms().saturating_sub(client_cpu0);
         let _ = stop_tx.send(true);
+        // With the process each client read (client `i` read process `i % N`).
         let mut results = Vec::with_capacity(tasks.len());
-        for t in tasks {
+        for (i, t) in tasks.into_iter().enumerate() {
             if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(10), t).await {
-                results.push(r);
+                results.push((i % addrs.len(), r));
             }
         }
-        (connect_time, rss1, cpu1, sent, run_ms, results, client_cpu)
+        Ok::<_, String>((
+            connect_time,
+            rss1,
+            cpu1,
+            [stats1, stats2],
+            sent,
+            run_ms,
+            results,
+            client_cpu,
+        ))
     });
-    let rss2 = proc_status_kib(pid, "VmRSS:");
-    let server_cpu = proc_cpu_ms(pid).saturating_sub(cpu1);
-    let _ = child.kill();
-    let _ = child.wait();
+    let (connect_time, rss1, cpu1, [stats1, stats2], sent, run_ms, results, client_cpu) = measured?;
+    let rss2 = rss(&pids);
+    let server_cpu = cpu(&pids).saturating_sub(cpu1);
+    // The bus counters of every process, before they go.
+    let bus: Vec<String> = addrs
+        .iter()
+        .map(|&a| fetch(a, "GET", "/stats").unwrap_or_default())
+        .collect();
+    drop(demos);
 
+    // Latency by the process the clients read: the first one got each
+    // broadcast from its own handler, the others from Redis.
+    let mut by_process = vec![Vec::new(); processes];
+    for (p, r) in &results {
+        by_process[*p].extend_from_slice(&r.latencies_us);
+    }
+    let results: Vec<ClientResult> = results.into_iter().map(|(_, r)| r).collect();
     let held = results.iter().filter(|r| r.connected).count();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.error.as_ref()).collect();
     let expected = sent * held as u64;
+    let summary = Summary::of(&results, sent);
+    let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
+    let label = match redis {
+        Some(url) => format!("{processes} demo processes on Redis {url}"),
+        None => "1 demo process, in-memory hub".to_owned(),
+    };
+    println!("demo={path}: {label}");
+    println!(
+        "connections held {held}/{} split between {processes} process(es) (connected in {:.1} s), client errors {}{}",
+        o.connections,
+        connect_time.as_secs_f64(),
+        errors.len(),
+        errors
+            .first()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "broadcasts sent {sent} at {}/s for {} s ({} bytes each) to POST /broadcast of the first process",
+        o.rate, o.seconds, o.bytes
+    );
     let Summary {
         ended,
         delivered,
@@ -1493,26 +1653,10 @@ fn run_demo_driver(o: &Opts, path: &str) {
         gaps,
         lost,
         lat,
-    } = Summary::of(&results, sent);
-    let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
-    println!("demo={path}");
-    println!(
-        "connections held {held}/{} (connected in {:.1} s), client errors {}{}",
-        o.connections,
-        connect_time.as_secs_f64(),
-        errors.len(),
-        errors
-            .first()
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
-    );
-    println!(
-        "broadcasts sent {sent} at {}/s for {} s ({} bytes each) to POST /broadcast",
-        o.rate, o.seconds, o.bytes
-    );
+    } = &summary;
     println!(
         "delivered {delivered}/{expected} ({:.3}%), lost {lost}, duplicated {duplicates}, out of order {out_of_order}, streams ended by server {ended}",
-        100.0 * delivered as f64 / expected.max(1) as f64,
+        100.0 * *delivered as f64 / expected.max(1) as f64,
     );
     if o.churn_percent > 0 {
         println!(
@@ -1521,19 +1665,33 @@ fn run_demo_driver(o: &Opts, path: &str) {
         );
     }
     println!(
-        "latency broadcast->client (events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
-        percentile(&lat, 0.999),
-        percentile(&lat, 1.0)
+        "latency publish->receipt (POST /broadcast to a client's read; events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(lat, 0.50),
+        percentile(lat, 0.99),
+        percentile(lat, 0.999),
+        percentile(lat, 1.0)
     );
+    if processes > 1 {
+        for (p, lat) in by_process.iter_mut().enumerate() {
+            lat.sort_unstable();
+            println!(
+                "  clients of process {p} ({}): p50 {:.2} ms, p99 {:.2} ms",
+                if p == 0 {
+                    "it takes the POSTs"
+                } else {
+                    "from Redis"
+                },
+                percentile(lat, 0.50),
+                percentile(lat, 0.99)
+            );
+        }
+    }
     println!(
-        "server RSS: {rss0} KiB before, {rss1} KiB with {held} idle connections ({:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
-        per_conn,
+        "server RSS (sum of the processes): {rss0} KiB before, {rss1} KiB with {held} idle connections ({per_conn:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
         per_conn / 1024.0
     );
     println!(
-        "CPU during the run: server {:.2} cores, client {:.2} cores (load average {})",
+        "CPU during the run: servers {:.2} cores, client {:.2} cores (load average {})",
         server_cpu as f64 / run_ms.max(1) as f64,
         client_cpu as f64 / run_ms.max(1) as f64,
         std::fs::read_to_string("/proc/loadavg")
@@ -1542,4 +1700,358 @@ fn run_demo_driver(o: &Opts, path: &str) {
             .next()
             .unwrap_or("?")
     );
+    let mut counts = None;
+    if let (Some(addr), Some(s0), Some(s1), Some(s2)) = (redis_addr, stats0, stats1, stats2) {
+        let flags = command_flags(addr, s2.keys().map(String::as_str))?;
+        let accept = CommandCounts::between(&s0, &s1, &flags);
+        let run = CommandCounts::between(&s1, &s2, &flags);
+        println!(
+            "redis commands while {held} connections opened: {} writes, {} reads, {} other = {:.2} writes + {:.2} reads per connection [{}]",
+            accept.writes,
+            accept.reads,
+            accept.other,
+            accept.writes as f64 / held.max(1) as f64,
+            accept.reads as f64 / held.max(1) as f64,
+            accept.detail
+        );
+        println!(
+            "redis commands during the {sent} broadcasts: {} writes, {} reads, {} other = {:.2} writes + {:.2} reads + {:.2} other per broadcast [{}]",
+            run.writes,
+            run.reads,
+            run.other,
+            run.writes as f64 / sent.max(1) as f64,
+            run.reads as f64 / sent.max(1) as f64,
+            run.other as f64 / sent.max(1) as f64,
+            run.detail
+        );
+        for (i, stats) in bus.iter().enumerate() {
+            let json: serde_json::Value = serde_json::from_str(stats).unwrap_or_default();
+            println!("process {i} bus: {}", json["bus"]);
+        }
+        counts = Some(run);
+    }
+    Ok(DemoRun {
+        label,
+        processes,
+        held,
+        sent,
+        summary,
+        expected,
+        per_conn_bytes: per_conn,
+        redis: counts,
+    })
+}
+
+/// The runs side by side.
+fn compare(runs: &[&DemoRun]) {
+    println!("| demo | processes | held | delivered | lost | p50 | p99 | server RSS / connection | Redis writes / broadcast | Redis reads / broadcast |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in runs {
+        let per_broadcast = |n: u64| n as f64 / r.sent.max(1) as f64;
+        let (w, rd) = r.redis.as_ref().map_or(("—".into(), "—".into()), |c| {
+            (
+                format!("{:.2}", per_broadcast(c.writes)),
+                format!("{:.2}", per_broadcast(c.reads)),
+            )
+        });
+        println!(
+            "| {} | {} | {} | {:.3} % | {} | {:.1} ms | {:.1} ms | {:.1} KiB | {w} | {rd} |",
+            r.label,
+            r.processes,
+            r.held,
+            100.0 * r.summary.delivered as f64 / r.expected.max(1) as f64,
+            r.summary.lost,
+            percentile(&r.summary.lat, 0.50),
+            percentile(&r.summary.lat, 0.99),
+            r.per_conn_bytes / 1024.0
+        );
+    }
+    if let [on_redis, alone] = runs {
+        println!(
+            "p99 on Redis / p99 in memory: {:.2}x",
+            percentile(&on_redis.summary.lat, 0.99) / percentile(&alone.summary.lat, 0.99)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- Redis
+
+/// A `redis-server` of the tool's own (`--processes N` without `--redis`):
+/// 127.0.0.1, a free port, no persistence, a temporary directory; killed on
+/// drop. Debian's `/usr/bin/redis-server` (`apt-get install redis-server`).
+struct OwnRedis {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnRedis {
+    const BIN: &'static str = "/usr/bin/redis-server";
+
+    fn start() -> Result<OwnRedis, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port: {e}"))?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("sse-session-load-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let child = Command::new(Self::BIN)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "starting {} ({e}): install it (apt-get install redis-server) or pass --redis URL",
+                    Self::BIN
+                )
+            })?;
+        let own = OwnRedis { child, port, dir };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !matches!(resp_command(addr, &["PING"]), Ok(Resp::Simple(ref s)) if s == "PONG") {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} on port {port} did not answer PING in 10 s",
+                    Self::BIN
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(own)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `host:port` of a `redis://[user[:password]@]host:port[/db]` URL (the tool
+/// asks that Redis `INFO commandstats` itself; no authentication).
+fn redis_socket_addr(url: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let rest = url.strip_prefix("redis://").ok_or_else(|| {
+        format!("{url}: the load tool reads commandstats from redis:// URLs only")
+    })?;
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host.split('/').next().unwrap_or(host);
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:6379")
+    };
+    host.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("{url}: cannot resolve {host}"))
+}
+
+/// One RESP2 reply.
+#[derive(Debug)]
+enum Resp {
+    Simple(String),
+    Error(String),
+    /// (Its value is not needed here.)
+    Int,
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Resp>>),
+}
+
+/// Sends one command and reads its reply (at most 5 s).
+fn resp_command(addr: SocketAddr, args: &[&str]) -> Result<Resp, String> {
+    let tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("redis {addr}: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    (&tcp)
+        .write_all(req.as_bytes())
+        .map_err(|e| format!("redis {addr}: {e}"))?;
+    match read_resp(&mut BufReader::new(tcp), 0)? {
+        Resp::Error(e) => Err(format!("redis {addr}: {} answered {e}", args.join(" "))),
+        reply => Ok(reply),
+    }
+}
+
+/// Reads one reply; nesting bounded (the replies read here are 3 deep).
+fn read_resp(r: &mut impl BufRead, depth: u32) -> Result<Resp, String> {
+    if depth > 8 {
+        return Err("redis reply nested too deep".into());
+    }
+    let mut line = String::new();
+    r.read_line(&mut line)
+        .map_err(|e| format!("redis reply: {e}"))?;
+    let line = line.trim_end_matches("\r\n");
+    let (kind, rest) = line
+        .split_at_checked(1)
+        .ok_or("redis closed the connection")?;
+    let len = || {
+        rest.parse::<i64>()
+            .map_err(|_| format!("redis reply: bad length {rest:?}"))
+    };
+    Ok(match kind {
+        "+" => Resp::Simple(rest.to_owned()),
+        "-" => Resp::Error(rest.to_owned()),
+        ":" => {
+            len()?;
+            Resp::Int
+        }
+        "$" => match usize::try_from(len()?) {
+            Err(_) => Resp::Bulk(None),
+            Ok(n) if n > 64 << 20 => return Err("redis reply too large".into()),
+            Ok(n) => {
+                let mut buf = vec![0; n + 2];
+                r.read_exact(&mut buf)
+                    .map_err(|e| format!("redis reply: {e}"))?;
+                buf.truncate(n);
+                Resp::Bulk(Some(buf))
+            }
+        },
+        "*" => match usize::try_from(len()?) {
+            Err(_) => Resp::Array(None),
+            Ok(n) if n > 1 << 16 => return Err("redis reply too long".into()),
+            Ok(n) => {
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(read_resp(r, depth + 1)?);
+                }
+                Resp::Array(Some(items))
+            }
+        },
+        other => return Err(format!("redis reply: unknown type {other:?}")),
+    })
+}
+
+/// `calls` per command from `INFO commandstats` (`cmdstat_<name>:calls=N,..`).
+fn commandstats(addr: SocketAddr) -> Result<HashMap<String, u64>, String> {
+    let Resp::Bulk(Some(info)) = resp_command(addr, &["INFO", "commandstats"])? else {
+        return Err("INFO commandstats: not a bulk string".into());
+    };
+    Ok(String::from_utf8_lossy(&info)
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect())
+}
+
+/// Whether each command writes (`write` flag, and `PUBLISH`), only reads
+/// (`readonly`), or neither (subscriptions, `PING`, other connection and
+/// server commands), from `COMMAND INFO`.
+fn command_flags<'a>(
+    addr: SocketAddr,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Class>, String> {
+    let names: Vec<&str> = names.collect();
+    let mut args = vec!["COMMAND", "INFO"];
+    args.extend(names.iter().copied());
+    let Resp::Array(Some(infos)) = resp_command(addr, &args)? else {
+        return Err("COMMAND INFO: not an array".into());
+    };
+    let mut classes = HashMap::new();
+    for (name, info) in names.iter().zip(infos) {
+        // `PUBLISH` has no `write` flag (it stores nothing), but it is the
+        // message each send writes to Redis: counted as a write.
+        let mut class = if matches!(*name, "publish" | "spublish") {
+            Class::Write
+        } else {
+            Class::Other
+        };
+        if let Resp::Array(Some(fields)) = info {
+            if let Some(Resp::Array(Some(flags))) = fields.get(2) {
+                for flag in flags {
+                    match flag {
+                        Resp::Simple(f) if f == "write" => class = Class::Write,
+                        Resp::Simple(f) if f == "readonly" && class == Class::Other => {
+                            class = Class::Read;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        classes.insert((*name).to_owned(), class);
+    }
+    Ok(classes)
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Class {
+    Write,
+    Read,
+    Other,
+}
+
+/// Commands called between two `INFO commandstats`, by class.
+struct CommandCounts {
+    writes: u64,
+    reads: u64,
+    other: u64,
+    /// `name: calls` of each command called (the tool's own `INFO` left out).
+    detail: String,
+}
+
+impl CommandCounts {
+    fn between(
+        before: &HashMap<String, u64>,
+        after: &HashMap<String, u64>,
+        flags: &HashMap<String, Class>,
+    ) -> CommandCounts {
+        let mut c = CommandCounts {
+            writes: 0,
+            reads: 0,
+            other: 0,
+            detail: String::new(),
+        };
+        let mut names: Vec<&String> = after.keys().collect();
+        names.sort();
+        for name in names {
+            // The tool's own questions.
+            if name == "info" || name.starts_with("command") {
+                continue;
+            }
+            let n = after[name].saturating_sub(before.get(name).copied().unwrap_or(0));
+            if n == 0 {
+                continue;
+            }
+            let class = flags.get(name).copied().unwrap_or(Class::Other);
+            match class {
+                Class::Write => c.writes += n,
+                Class::Read => c.reads += n,
+                Class::Other => c.other += n,
+            }
+            if !c.detail.is_empty() {
+                c.detail.push_str(", ");
+            }
+            let tag = match class {
+                Class::Write => "w",
+                Class::Read => "r",
+                Class::Other => "o",
+            };
+            c.detail.push_str(&format!("{name} {n} ({tag})"));
+        }
+        c
+    }
 }

@@ -40,8 +40,9 @@
 //!   (`id: <session>.<position>`) means the same on every process.
 //! - `<ns>:session:<id>`: a hash per tracked session, `a` (the position
 //!   it began at), `u` (its user key), `s` (the topic of a job channel),
-//!   `t:<topic>` per subscription. Written a few milliseconds after an
-//!   accept or a (un)subscription made through the bus, and again for every
+//!   `t:<topic>` per subscription. Written by an accept before the stream
+//!   starts, a few milliseconds after a (un)subscription made through the
+//!   bus, and again for every
 //!   live session every half resume window (at most 30 s); it expires one
 //!   resume window plus that after the last write, so an away session's
 //!   record lives about as long as the hub keeps it. Deleted on close.
@@ -1188,10 +1189,35 @@ impl RedisBus {
         };
         if let Accepted::Open(conn) = &accepted {
             if conn.resume() != Resume::Untracked {
-                self.inner.replica.mark_dirty(*conn.session_id());
+                // Written before the stream starts: once a tab has events,
+                // any process can resume it (its process may die next).
+                let id = *conn.session_id();
+                if self.write_record(&id).await.is_err() {
+                    self.inner.replica.mark_dirty(id);
+                }
             }
         }
         accepted
+    }
+
+    /// Writes the record of `session` now (as the hub has it).
+    async fn write_record(&self, session: &SessionId) -> Result<(), RedisError> {
+        let Some(state) = self.inner.hub.session_state(session) else {
+            return Ok(());
+        };
+        let mut pipe = ::redis::pipe();
+        Record::write(
+            &self.inner.config,
+            record_ttl_ms(self.inner.hub.resume_window()),
+            &state,
+            &mut pipe,
+        );
+        let mut conn = self.inner.conn.clone();
+        bounded(
+            self.inner.config.command_timeout,
+            pipe.query_async(&mut conn),
+        )
+        .await
     }
 
     async fn accept_remote(
@@ -2046,9 +2072,7 @@ fn apply(hub: &Hub, m: &Message, how: How, ours: bool) -> Option<Delivery> {
 async fn record_loop(mut conn: ConnectionManager, ctx: Ctx) {
     let window = ctx.hub.resume_window();
     let refresh = record_refresh(window);
-    let ttl_ms = u64::try_from((window + refresh).as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
+    let ttl_ms = record_ttl_ms(window);
     let mut next_refresh = Instant::now() + refresh;
     loop {
         let wait = next_refresh.saturating_duration_since(Instant::now());
@@ -2086,6 +2110,13 @@ async fn record_loop(mut conn: ConnectionManager, ctx: Ctx) {
 /// resume window, between 100 ms and 30 s.
 fn record_refresh(window: Duration) -> Duration {
     (window / 2).clamp(Duration::from_millis(100), Duration::from_secs(30))
+}
+
+/// How long a record lives after its last write: the resume window plus
+/// one refresh.
+fn record_ttl_ms(window: Duration) -> u64 {
+    let ttl = window + record_refresh(window);
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Records written per pipeline.

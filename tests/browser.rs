@@ -27,6 +27,14 @@
 //!    further requests to `/events` for that session; the other tab stays
 //!    open; the page's "New session" button then starts a fresh one.
 //!
+//! A second test drives one tab across two demo processes on one Redis
+//! (`--redis`, a `redis-server` of the test's own), through a TCP proxy of
+//! the test's own in front of demo A: the proxied connections are cut, the
+//! proxy is pointed at demo B, and the tab's own reconnect must be replayed
+//! what was sent on A and B meanwhile, in order, once; a close made on B
+//! then gets `204` (from A) and the tab stops for good. The two tests take
+//! turns with the browser.
+//!
 //! Chromium is `/usr/bin/chromium` (Debian's package `chromium`), or the
 //! path in `SSE_SESSION_CHROMIUM`. Without it the test does not run: it says so loudly on
 //! stderr, and fails when `CI=true`.
@@ -37,6 +45,7 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,7 +60,14 @@ use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures_util::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::{sleep, timeout};
+
+#[path = "common/redis_server.rs"]
+mod redis_server;
+
+use redis_server::RedisServer;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Upper bound for any single wait (a page state, an HTTP exchange).
@@ -64,31 +80,39 @@ const RESUME_WINDOW_SECS: &str = "7";
 /// The page's `sessionStorage` key.
 const KEY: &str = "sse-session-demo-id";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_in_chromium() {
+/// The Chromium to drive, or `None` (after a loud warning) where it is
+/// missing outside CI.
+fn chromium() -> Option<String> {
     let chromium = std::env::var("SSE_SESSION_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
-    if !Path::new(&chromium).exists() {
-        let msg = format!(
-            "{chromium} not found: the real-browser test of the demo did NOT run \
-             (install it with `apt-get install chromium`)"
-        );
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}; CI=true, so this is a failure");
-        }
-        // Straight to the process's stderr: the test harness captures
-        // `eprintln!` of passing tests.
-        let banner = "!".repeat(78);
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n{banner}\n!!! WARNING: {msg}\n{banner}\n"
-        );
-        return;
+    if Path::new(&chromium).exists() {
+        return Some(chromium);
     }
+    let msg = format!(
+        "{chromium} not found: the real-browser test of the demo did NOT run \
+         (install it with `apt-get install chromium`)"
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}; CI=true, so this is a failure");
+    }
+    // Straight to the process's stderr: the test harness captures
+    // `eprintln!` of passing tests.
+    let banner = "!".repeat(78);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{banner}\n!!! WARNING: {msg}\n{banner}\n"
+    );
+    None
+}
 
-    let demo = Demo::start();
-    let profile = TempDir::new("sse-session-chromium");
+/// One Chromium at a time: the tests of this file run in parallel
+/// otherwise, and two browsers on two cores make every wait flaky.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Launches Chromium with a profile in `profile`; the browser and the task
+/// that drives its DevTools connection.
+async fn launch(chromium: &str, profile: &TempDir) -> (Browser, tokio::task::JoinHandle<()>) {
     let config = BrowserConfig::builder()
-        .chrome_executable(&chromium)
+        .chrome_executable(chromium)
         .no_sandbox() // we run as root
         .user_data_dir(&profile.0)
         .window_size(1200, 720)
@@ -112,10 +136,55 @@ async fn demo_in_chromium() {
         ])
         .build()
         .expect("browser config");
-    let (mut browser, mut handler) = Browser::launch(config)
+    let (browser, mut handler) = Browser::launch(config)
         .await
         .unwrap_or_else(|e| panic!("launching {chromium}: {e}"));
     let events = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    (browser, events)
+}
+
+/// Closes the browser (kills it if it does not close within 5 s).
+async fn shut(mut browser: Browser, events: tokio::task::JoinHandle<()>) {
+    let _ = timeout(Duration::from_secs(5), browser.close()).await;
+    if timeout(Duration::from_secs(5), browser.wait())
+        .await
+        .is_err()
+    {
+        let _ = browser.kill().await;
+    }
+    events.abort();
+}
+
+/// The outcome of a browser session: the panic re-raised with the demos'
+/// output, or a timeout after [`WHOLE`].
+fn report<T>(
+    run: Result<std::thread::Result<T>, tokio::time::error::Elapsed>,
+    demos: &[(&str, Vec<String>)],
+) {
+    let logs = || {
+        demos
+            .iter()
+            .map(|(name, log)| format!("demo {name} output:\n{}", log.join("\n")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match run {
+        Ok(Ok(_)) => {}
+        Ok(Err(panic)) => {
+            eprintln!("{}", logs());
+            std::panic::resume_unwind(panic);
+        }
+        Err(_) => panic!("the browser test took more than {WHOLE:?}\n{}", logs()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let _one = ONE_BROWSER.lock().await;
+    let demo = Demo::start(&["--resume-window", RESUME_WINDOW_SECS]);
+    let profile = TempDir::new("sse-session-chromium");
+    let (browser, events) = launch(&chromium, &profile).await;
 
     let run = timeout(
         WHOLE,
@@ -125,27 +194,11 @@ async fn demo_in_chromium() {
 
     // Clean up before reporting, on success and on failure alike (the drop
     // guards also kill the demo and Chromium if we never get here).
-    let _ = timeout(Duration::from_secs(5), browser.close()).await;
-    if timeout(Duration::from_secs(5), browser.wait())
-        .await
-        .is_err()
-    {
-        let _ = browser.kill().await;
-    }
-    events.abort();
-    drop(browser);
-    let log = demo.log().join("\n");
+    shut(browser, events).await;
+    let log = demo.log();
     drop(demo);
     drop(profile);
-
-    match run {
-        Ok(Ok(())) => {}
-        Ok(Err(panic)) => {
-            eprintln!("demo output:\n{log}");
-            std::panic::resume_unwind(panic);
-        }
-        Err(_) => panic!("the browser test took more than {WHOLE:?}\ndemo output:\n{log}"),
-    }
+    report(run, &[("in-memory", log)]);
 }
 
 async fn checks(browser: &Browser, demo: &Demo) {
@@ -478,6 +531,273 @@ async fn checks(browser: &Browser, demo: &Demo) {
     assert_eq!(demo.lines(&format!("events {fresh} Fresh -> open new")), 1);
 }
 
+// ------------------------------------------------------------ two processes
+
+/// The demo's resume window in the two-process test (long enough for the
+/// cut, which lasts as long as the test sends).
+const TWO_WINDOW_SECS: &str = "30";
+
+/// One tab across two demo processes on one Redis: the tab's page and
+/// stream go through a TCP proxy of the test's own, in front of demo A; the
+/// test cuts every proxied connection, holds new ones while it sends on A
+/// and on B, then points the proxy at demo B: the tab reconnects by itself
+/// (EventSource, `Last-Event-ID`) and gets every event sent meanwhile, in
+/// order, once, marked replayed. Then a close made on B ends it: its
+/// reconnect, which the proxy takes to A, gets `204`, and it asks nothing
+/// more of either process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tab_across_two_demo_processes_on_redis() {
+    let Some(chromium) = chromium() else { return };
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let _one = ONE_BROWSER.lock().await;
+    let url = redis.url();
+    let args = [
+        "--resume-window",
+        TWO_WINDOW_SECS,
+        "--redis",
+        url.as_str(),
+        "--namespace",
+        "browser",
+    ];
+    let (a, b) = (Demo::start(&args), Demo::start(&args));
+    let proxy = Proxy::start(a.socket_addr()).await;
+    let profile = TempDir::new("sse-session-chromium-two");
+    let (browser, events) = launch(&chromium, &profile).await;
+
+    let run = timeout(
+        WHOLE,
+        AssertUnwindSafe(across(&browser, &proxy, &a, &b)).catch_unwind(),
+    )
+    .await;
+
+    shut(browser, events).await;
+    proxy.stop();
+    let logs = [("A", a.log()), ("B", b.log())];
+    drop((a, b, profile, redis));
+    report(run, &logs);
+}
+
+async fn across(browser: &Browser, proxy: &Proxy, a: &Demo, b: &Demo) {
+    let tab = open(browser, &proxy.url()).await;
+    wait_for(
+        &tab,
+        "demo.state === 'open' && demo.tabId !== null",
+        "the tab opens (on A)",
+    )
+    .await;
+    let id: String = js(&tab, "demo.tabId").await;
+    a.wait_line(&format!("events {id} Fresh -> open new")).await;
+    assert_eq!(a.lines(&format!("events {id} Fresh -> open new")), 1);
+    assert_eq!(b.lines("events "), 0, "the proxy took the tab to A");
+
+    // Live across processes: a send on B reaches the tab on A.
+    let (status, text) = settled_post(b, &format!("/sessions/{id}/send"), "from B, live").await;
+    assert_eq!((status, text.trim()), (202, "0 connection(s), 0 queued"));
+    wait_for(
+        &tab,
+        "messages().includes('from B, live')",
+        "the send on B reaches the tab on A",
+    )
+    .await;
+    let before: u32 = js(&tab, "messages().length").await;
+
+    // The network between the tab and A goes down: every proxied connection
+    // is cut and new ones are held.
+    proxy.point(None);
+    assert!(proxy.cut() >= 1, "the tab's stream went through the proxy");
+    wait_for(&tab, "demo.state === 'connecting'", "the tab is cut").await;
+    wait_stats(a, "connections", 0).await;
+
+    let missed = [
+        (a, format!("/sessions/{id}/send"), "missed 1, a send on A"),
+        (b, "/broadcast".to_owned(), "missed 2, a broadcast on B"),
+        (b, format!("/sessions/{id}/send"), "missed 3, a send on B"),
+    ];
+    for (demo, path, body) in &missed {
+        let (status, text) = settled_post(demo, path, body).await;
+        assert!(matches!(status, 200 | 202), "POST {path}: {status} {text}");
+    }
+
+    // The network comes back, to B.
+    proxy.point(Some(b.socket_addr()));
+    wait_for_long(
+        &tab,
+        "demo.connects === 2 && demo.state === 'open'",
+        "the tab reconnects, to B",
+        Duration::from_secs(15),
+    )
+    .await;
+    b.wait_line(&format!("events {id} Header -> ")).await;
+    assert_eq!(
+        b.lines(&format!("events {id} Header -> ")),
+        1,
+        "the reconnect went to B"
+    );
+    let after: Vec<Ev> = js(&tab, "demo.events.filter(e => e.name !== 'connect')").await;
+    let got: Vec<(&str, &str, bool)> = after
+        .iter()
+        .skip(before as usize)
+        .map(|e| (e.name.as_str(), e.data.as_str(), e.replayed))
+        .collect();
+    let want: Vec<(&str, &str, bool)> = missed
+        .iter()
+        .map(|(_, _, body)| ("message", *body, true))
+        .collect();
+    assert_eq!(
+        got,
+        want,
+        "B replays what the tab missed on A and B, in order, once (resume: {})",
+        js::<String>(&tab, "JSON.stringify(demo.resume)").await
+    );
+    assert_eq!(
+        b.lines(&format!("events {id} Header -> open recovered 3")),
+        1
+    );
+    let ids: Vec<String> = after.iter().map(|e| e.last_event_id.clone()).collect();
+    let seqs: Vec<u64> = ids.iter().map(|l| seq_of(l, &id)).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "no repeat: {ids:?}");
+
+    // A close made on B ends the tab's stream after a last `closed` event;
+    // once the tab has it, the proxy sends new connections to A and cuts the
+    // ones it holds (Chromium would reuse an idle keep-alive connection to B
+    // otherwise). The tab reconnects after its retry delay (1 s), to A,
+    // which answers 204 (the closed ID is on Redis), and stops for good.
+    let (status, text) = post(b, &format!("/sessions/{id}/close"), "").await;
+    assert_eq!((status, text.trim()), (200, "1 connection(s)"));
+    wait_for(
+        &tab,
+        "demo.events.some(e => e.name === 'closed')",
+        "the last event before the close arrives",
+    )
+    .await;
+    proxy.point(Some(a.socket_addr()));
+    proxy.cut();
+    wait_for(
+        &tab,
+        "demo.es.readyState === 2 && demo.state === 'closed'",
+        "the tab ends CLOSED",
+    )
+    .await;
+    assert_eq!(
+        b.lines(&format!("events {id} Header -> 204")),
+        0,
+        "not on B"
+    );
+    a.wait_line(&format!("events {id} Header -> 204")).await;
+    assert_eq!(a.lines(&format!("events {id} Header -> 204")), 1, "on A");
+    let requests = (
+        a.lines(&format!("events {id} ")),
+        b.lines(&format!("events {id} ")),
+    );
+    sleep(Duration::from_secs(3)).await; // three retry delays
+    assert_eq!(
+        (
+            a.lines(&format!("events {id} ")),
+            b.lines(&format!("events {id} "))
+        ),
+        requests,
+        "no request to /events after the 204, on either process"
+    );
+    assert_eq!(
+        js::<u32>(&tab, "demo.es.readyState").await,
+        2,
+        "still CLOSED"
+    );
+}
+
+/// [`post`], then waits until the demo's bus wrote the message to Redis, so
+/// that sends made one after the other on two processes reach Redis (and
+/// every process) in that order.
+async fn settled_post(demo: &Demo, path: &str, body: &str) -> (u16, String) {
+    let published = || async {
+        let (_, stats) = get(demo, "/stats").await;
+        let stats: serde_json::Value = serde_json::from_str(&stats).expect("GET /stats is JSON");
+        stats["bus"]["published"].as_u64().expect("bus.published")
+    };
+    let before = published().await;
+    let answer = post(demo, path, body).await;
+    let deadline = Instant::now() + WAIT;
+    while published().await <= before {
+        assert!(Instant::now() < deadline, "`POST {path}` was not published");
+        sleep(Duration::from_millis(10)).await;
+    }
+    answer
+}
+
+/// A loopback TCP proxy: each accepted connection is joined to the current
+/// target (held while there is none, at most [`WHOLE`]) and copied both
+/// ways; [`cut`](Self::cut) ends every joined connection at once.
+struct Proxy {
+    addr: SocketAddr,
+    target: watch::Sender<Option<SocketAddr>>,
+    joined: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("proxy address");
+        let (target, rx) = watch::channel(Some(target));
+        let joined = Arc::new(Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let list = Arc::clone(&joined);
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut rx = rx.clone();
+                let task = tokio::spawn(async move {
+                    // (The watch's guard is gone at the end of this statement.)
+                    let to = match timeout(WHOLE, rx.wait_for(Option::is_some)).await {
+                        Ok(Ok(to)) => *to,
+                        _ => None,
+                    };
+                    let Some(to) = to else { return };
+                    let Ok(mut server) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                let mut list = list.lock().unwrap();
+                list.retain(|t| !t.is_finished());
+                list.push(task.abort_handle());
+            }
+        });
+        Proxy {
+            addr,
+            target,
+            joined,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Where new connections go from now on (`None`: held until there is a
+    /// target again).
+    fn point(&self, to: Option<SocketAddr>) {
+        self.target.send_replace(to);
+    }
+
+    /// Ends every connection the proxy holds (both sides close); how many
+    /// were open.
+    fn cut(&self) -> usize {
+        let mut list = self.joined.lock().unwrap();
+        let open = list.iter().filter(|t| !t.is_finished()).count();
+        for task in list.drain(..) {
+            task.abort();
+        }
+        open
+    }
+
+    fn stop(&self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
 /// The seq of a last event ID `<session>.<seq>`, checking the session.
 fn seq_of(last_event_id: &str, session: &str) -> u64 {
     let (s, seq) = last_event_id
@@ -626,7 +946,8 @@ struct Demo {
 }
 
 impl Demo {
-    fn start() -> Demo {
+    /// Starts the demo on `127.0.0.1:0` with `args`.
+    fn start(args: &[&str]) -> Demo {
         // target/debug/deps/browser-HASH -> target/debug/examples/demo
         let exe = std::env::current_exe().expect("test binary path");
         let bin = exe
@@ -653,7 +974,8 @@ impl Demo {
             );
         }
         let mut child = Command::new(&bin)
-            .args(["127.0.0.1:0", "--resume-window", RESUME_WINDOW_SECS])
+            .arg("127.0.0.1:0")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -695,9 +1017,27 @@ impl Demo {
         self.log.lock().unwrap().clone()
     }
 
+    fn socket_addr(&self) -> SocketAddr {
+        self.addr.parse().expect("the demo's address")
+    }
+
     /// How many output lines start with `prefix`.
     fn lines(&self, prefix: &str) -> usize {
         self.log().iter().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    /// Waits (at most [`WAIT`]) for a line that starts with `prefix` (the
+    /// demo logs a request before it answers, and its log is read on a
+    /// thread of its own).
+    async fn wait_line(&self, prefix: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.lines(prefix) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no demo output line `{prefix}..` within {WAIT:?}"
+            );
+            sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -751,7 +1091,7 @@ async fn get(demo: &Demo, path: &str) -> (u16, String) {
 async fn exchange(demo: &Demo, request: String) -> (u16, String) {
     let line = request.lines().next().unwrap_or_default().to_owned();
     bounded(&line, async {
-        let mut stream = tokio::net::TcpStream::connect(&demo.addr).await?;
+        let mut stream = TcpStream::connect(&demo.addr).await?;
         stream.write_all(request.as_bytes()).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
