@@ -1957,7 +1957,8 @@ fn commandstats(addr: SocketAddr) -> Result<HashMap<String, u64>, String> {
         .collect())
 }
 
-/// Whether each command writes (`write` flag, and `PUBLISH`), only reads
+/// Whether each command writes (`write` flag, `PUBLISH`, and the scripts
+/// the bus numbers its sends with), only reads
 /// (`readonly`), or neither (subscriptions, `PING`, other connection and
 /// server commands), from `COMMAND INFO`.
 fn command_flags<'a>(
@@ -1972,9 +1973,10 @@ fn command_flags<'a>(
     };
     let mut classes = HashMap::new();
     for (name, info) in names.iter().zip(infos) {
-        // `PUBLISH` has no `write` flag (it stores nothing), but it is the
-        // message each send writes to Redis: counted as a write.
-        let mut class = if matches!(*name, "publish" | "spublish") {
+        // `PUBLISH` has no `write` flag (it stores nothing), nor do the
+        // script commands (their flags are the script's): the bus's sends
+        // are `EVALSHA` of a script that writes. Counted as writes.
+        let mut class = if matches!(*name, "publish" | "spublish" | "evalsha" | "eval" | "fcall") {
             Class::Write
         } else {
             Class::Other
