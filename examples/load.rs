@@ -56,7 +56,8 @@
 //! target/release/examples/demo`). It is started as `PATH 127.0.0.1:0`, its address
 //! read from its first line (`listening on http://ADDR/`), its log drained; the
 //! clients read its `GET /events` (counting `message` events only: the demo's own
-//! `connect` event is not a broadcast), this process `POST`s each broadcast to its
+//! `connect` event is not a broadcast), this process `POST`s each broadcast (from a
+//! thread and runtime of its own, not the clients') to its
 //! `/broadcast` over one keep-alive connection, and the server's RSS and CPU come
 //! from `/proc/PID/status` and `/proc/PID/stat`. `--connections`, `--rate`,
 //! `--seconds`, `--bytes`, `--client-threads` and `--connect-concurrency` apply.
@@ -1270,17 +1271,22 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
+/// The clients' runtime: `--client-threads` workers.
+fn client_runtime(o: &Opts) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.client_threads)
+        .enable_all()
+        .build()
+        .expect("client runtime")
+}
+
 fn run_driver(o: Opts) {
     let (mut child, addr) = spawn_server(&o);
     let _ = fetch(addr, "GET", "/stats"); // warm up
     std::thread::sleep(Duration::from_millis(200));
     let before = fetch(addr, "GET", "/stats").unwrap_or_default();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(o.client_threads)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let rt = client_runtime(&o);
     let expect = (o.rate as u64 * o.seconds) as usize;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connected = Arc::new(AtomicUsize::new(0));
@@ -1561,11 +1567,23 @@ fn run_demo_driver(o: &Opts, path: &str) {
     std::thread::sleep(Duration::from_millis(200));
     let rss0 = proc_status_kib(pid, "VmRSS:");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(o.client_threads)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    // The publisher has a thread and a runtime of its own, as the application
+    // that publishes would: on the clients' runtime, its requests waited behind
+    // the 5,000 readers' tasks after their timestamp was taken.
+    let (go, start) = std::sync::mpsc::channel::<()>();
+    let (rate, seconds, bytes) = (o.rate, o.seconds, o.bytes);
+    let publisher = std::thread::spawn(move || {
+        if start.recv().is_err() {
+            return 0;
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_or(0, |rt| {
+                rt.block_on(demo_broadcasts(addr, rate, seconds, bytes))
+            })
+    });
+    let rt = client_runtime(o);
     let expect = (o.rate as u64 * o.seconds) as usize;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connected = Arc::new(AtomicUsize::new(0));
@@ -1592,7 +1610,10 @@ fn run_demo_driver(o: &Opts, path: &str) {
         let cpu1 = proc_cpu_ms(pid);
         let client_cpu0 = cpu_ms();
         let t = Instant::now();
-        let sent = demo_broadcasts(addr, o.rate, o.seconds, o.bytes).await;
+        let _ = go.send(());
+        let sent = tokio::task::spawn_blocking(move || publisher.join().unwrap_or(0))
+            .await
+            .unwrap_or(0);
         // Let the last events arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let run_ms = t.elapsed().as_millis() as u64;
