@@ -16,6 +16,15 @@
 //! connection (0 each inside the hub's resume window), the events replayed, and the
 //! latency of the events received live.
 //!
+//! Latency runs from the broadcast's timestamp (in its data) to the client's read
+//! that returned it. With `--arrival on`, also to its bytes' arrival in the client's
+//! socket: the kernel's receive timestamp (`SO_TIMESTAMPNS`) of the newest packet in
+//! that read, so never earlier than the event arrived. The clients run on the
+//! server's cores: with 5,000 sockets ready at once, a socket waits for its task's
+//! turn before it is read, which the read time counts and a browser on its own
+//! machine would not. The timestamps cost the client CPU (about 0.04 cores here),
+//! which the server then lacks: the read-time line is higher with them on.
+//!
 //! The tool runs itself twice: `load server ...` is a child process that only serves
 //! (so its RSS is the server's alone), and this process is the client. The server
 //! binds 127.0.0.1 port 0 and exits when its stdin closes. Every loop is bounded in
@@ -48,7 +57,8 @@
 //! target/release/examples/demo`). It is started as `PATH 127.0.0.1:0`, its address
 //! read from its first line (`listening on http://ADDR/`), its log drained; the
 //! clients read its `GET /events` (counting `message` events only: the demo's own
-//! `connect` event is not a broadcast), this process `POST`s each broadcast to its
+//! `connect` event is not a broadcast), this process `POST`s each broadcast (from a
+//! thread and runtime of its own, not the clients') to its
 //! `/broadcast` over one keep-alive connection, and the server's RSS and CPU come
 //! from `/proc/PID/status` and `/proc/PID/stat`. `--connections`, `--rate`,
 //! `--seconds`, `--bytes`, `--client-threads` and `--connect-concurrency` apply.
@@ -145,6 +155,9 @@ struct Opts {
     redis: Option<String>,
     /// `--compare on|off` [on]: after the run on Redis, the single in-memory demo.
     compare: bool,
+    /// `--arrival on`: also time each event to its bytes' arrival in the client's
+    /// socket (kernel receive timestamps).
+    arrival: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -173,6 +186,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         processes: 1,
         redis: None,
         compare: true,
+        arrival: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -200,6 +214,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--processes" => o.processes = num(value()?)?.clamp(1, 16),
             "--redis" => o.redis = Some(value()?),
             "--compare" => o.compare = value()? != "off",
+            "--arrival" => o.arrival = value()? == "on",
             "--backlog" => o.backlog = num(value()?)?.clamp(1, 65_535) as u32,
             "--nodelay" => o.nodelay = value()? == "on",
             "--max-buf-size" => o.max_buf_size = Some(num(value()?)?.max(8192)),
@@ -698,8 +713,13 @@ struct ClientResult {
     /// Reconnects (`--churn`), and how many of them opened with a `resync` gap event.
     reconnects: u64,
     gaps: u64,
-    /// Broadcast->receipt latency of the events received live.
+    /// Broadcast->receipt latency of the events received live: until the read that
+    /// returned them.
     latencies_us: Vec<u32>,
+    /// The same events, until their bytes arrived in the client's socket (the
+    /// kernel's receive timestamp of the last packet the read took; where the
+    /// kernel gives none, the read's return).
+    arrivals_us: Vec<u32>,
     /// Which broadcasts arrived (one bit per sequence number) and the highest.
     seen: Vec<u64>,
     max_seq: Option<u64>,
@@ -711,6 +731,7 @@ impl ClientResult {
     fn new(expect: usize) -> Self {
         ClientResult {
             latencies_us: Vec::with_capacity(expect),
+            arrivals_us: Vec::with_capacity(expect),
             seen: vec![0; expect.div_ceil(64)],
             ..ClientResult::default()
         }
@@ -727,6 +748,7 @@ impl ClientResult {
         self.reconnects += r.reconnects;
         self.gaps += r.gaps;
         self.latencies_us.extend(r.latencies_us);
+        self.arrivals_us.extend(r.arrivals_us);
         self.ended_by_server |= r.ended_by_server;
         if self.error.is_none() {
             self.error = r.error;
@@ -814,6 +836,94 @@ async fn open_stream(
     Ok((tcp, buf.split_off(head_end), chunked))
 }
 
+/// Asks the kernel to timestamp the packets this socket receives
+/// (`SO_TIMESTAMPNS`), for [`read_stamped`]. Without it (or off Linux), reads
+/// carry no timestamp and arrival counts as the read's return.
+fn stamp_receipts(tcp: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd as _;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor (owned by `tcp`, alive for the call),
+        // and a pointer to a `c_int` with its size, as `SO_TIMESTAMPNS` takes.
+        let _ = unsafe {
+            libc::setsockopt(
+                tcp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                std::ptr::from_ref(&on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = tcp;
+}
+
+/// Reads like `AsyncReadExt::read`, and also returns when the bytes arrived:
+/// the kernel's receive timestamp (microseconds since the epoch) of the last
+/// packet the read took, if [`stamp_receipts`] turned them on. On TCP that
+/// is the newest packet in the read, so no event in it arrived later.
+///
+/// This is the receipt a browser on its own machine sees: the load client's
+/// tasks share the server's two cores, and a socket that is readable waits
+/// for its task's turn (up to tens of milliseconds with 5,000 of them ready),
+/// which the read's return counts and a browser would not.
+async fn read_stamped(tcp: &TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    loop {
+        tcp.readable().await?;
+        match tcp.try_io(tokio::io::Interest::READABLE, || recv_stamped(tcp, buf)) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn recv_stamped(tcp: &TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    use std::os::fd::AsRawFd as _;
+    // Room for one `SCM_TIMESTAMPNS` message (a header and a `timespec`),
+    // aligned for `cmsghdr`.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `msghdr` is plain data; all-zero is a valid (empty) value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov` (which points at `buf`, `buf.len()` bytes)
+    // and at `control`, all alive and writable for the call.
+    let n = unsafe { libc::recvmsg(tcp.as_raw_fd(), &raw mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: `msg` was filled by `recvmsg`; the CMSG_* macros walk its control
+    // buffer within `msg_controllen`, and a `SCM_TIMESTAMPNS` message carries
+    // one `timespec` (read unaligned, as the data need not be aligned for it).
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000);
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn recv_stamped(tcp: &TcpStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<u64>)> {
+    Ok((tcp.try_read(buf)?, None))
+}
+
 async fn client(
     addr: SocketAddr,
     connected: Arc<AtomicUsize>,
@@ -821,6 +931,7 @@ async fn client(
     expect: usize,
     permit: OwnedSemaphorePermit,
     churn: Churn,
+    arrival: bool,
 ) -> ClientResult {
     let mut r = ClientResult::new(expect);
     let mut permit = Some(permit);
@@ -835,7 +946,10 @@ async fn client(
     tokio::pin!(stopped);
     let run = async {
         loop {
-            let (mut tcp, rest, chunked) = open_stream(addr, &last_event_id).await?;
+            let (tcp, rest, chunked) = open_stream(addr, &last_event_id).await?;
+            if arrival {
+                stamp_receipts(&tcp);
+            }
             if let Some(permit) = permit.take() {
                 connected.fetch_add(1, Ordering::Relaxed);
                 drop(permit);
@@ -847,9 +961,13 @@ async fn client(
             let mut chunk = vec![0u8; rest.len().max(16 * 1024)];
             chunk[..rest.len()].copy_from_slice(&rest);
             let mut n = rest.len();
+            let mut stamp = None;
             let dropped = loop {
                 // Receipt time: when the read returned; every event in it arrived then.
+                // And when its bytes arrived (the kernel's timestamp of the last packet
+                // the read took, so no earlier than any event in it arrived).
                 let received = now_micros();
+                let arrived = stamp.take().unwrap_or(received);
                 let data = &chunk[..n];
                 let ended = if chunked {
                     dechunk.feed(data, |data| parser.feed(data))?
@@ -862,7 +980,9 @@ async fn client(
                         // Broadcasts are `message`s; the demo also sends its own
                         // `connect` event first, and a gap opens with `resync`.
                         match ev.event_type() {
-                            "message" => record(&mut r, ev.data(), received, live_since),
+                            "message" => {
+                                record(&mut r, ev.data(), received, arrived, live_since);
+                            }
                             "resync" => r.gaps += 1,
                             _ => {}
                         }
@@ -883,8 +1003,8 @@ async fn client(
                 }
                 // (tokio clears the socket's readiness itself after a short read, so
                 // this is one `read` per wake-up, not one more that fails.)
-                n = tokio::select! {
-                    n = tcp.read(&mut chunk) => n.map_err(|e| format!("read: {e}"))?,
+                (n, stamp) = tokio::select! {
+                    n = read_stamped(&tcp, &mut chunk) => n.map_err(|e| format!("read: {e}"))?,
                     _ = &mut stopped => return Ok(()),
                 };
                 if n == 0 {
@@ -990,7 +1110,7 @@ async fn client_h2(
                 let received = now_micros();
                 while let Ok(Some(frame)) = parser.next_frame() {
                     if let Frame::Event(ev) = frame {
-                        record(&mut r, ev.data(), received, 0);
+                        record(&mut r, ev.data(), received, received, 0);
                     }
                 }
             }
@@ -1006,9 +1126,11 @@ async fn client_h2(
 }
 
 /// Counts one received broadcast (`data` starts with `<seq> <sent micros> `);
-/// `live_since`: when the current stream's request went out (earlier broadcasts
-/// arrived as a replay, and their latency is how long the client was away).
-fn record(r: &mut ClientResult, data: &str, now: u64, live_since: u64) {
+/// `now`: when the read that returned it returned, `arrived`: when its bytes
+/// arrived in the socket (see [`read_stamped`]); `live_since`: when the current
+/// stream's request went out (earlier broadcasts arrived as a replay, and their
+/// latency is how long the client was away).
+fn record(r: &mut ClientResult, data: &str, now: u64, arrived: u64, live_since: u64) {
     let mut fields = data.split(' ');
     let seq: u64 = fields
         .next()
@@ -1034,8 +1156,9 @@ fn record(r: &mut ClientResult, data: &str, now: u64, live_since: u64) {
     if sent < live_since {
         r.replayed += 1;
     } else {
-        r.latencies_us
-            .push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+        let us = |t: u64| t.saturating_sub(sent).min(u64::from(u32::MAX)) as u32;
+        r.latencies_us.push(us(now));
+        r.arrivals_us.push(us(arrived.min(now)));
     }
 }
 
@@ -1115,8 +1238,10 @@ struct Summary {
     gaps: u64,
     /// Broadcasts of the `sent` that a stream never got.
     lost: u64,
-    /// Every live event's latency, sorted.
+    /// Every live event's latency until the read returned it, sorted.
     lat: Vec<u32>,
+    /// The same until its bytes arrived in the socket, sorted.
+    arr: Vec<u32>,
 }
 
 impl Summary {
@@ -1127,6 +1252,11 @@ impl Summary {
             .flat_map(|r| r.latencies_us.iter().copied())
             .collect();
         lat.sort_unstable();
+        let mut arr: Vec<u32> = results
+            .iter()
+            .flat_map(|r| r.arrivals_us.iter().copied())
+            .collect();
+        arr.sort_unstable();
         Summary {
             ended: results.iter().filter(|r| r.ended_by_server).count(),
             delivered: sum(|r| r.events),
@@ -1140,6 +1270,24 @@ impl Summary {
                 .map(|r| (sent * r.streams as u64).saturating_sub(r.distinct))
                 .sum(),
             lat,
+            arr,
+        }
+    }
+
+    /// The two latency lines of the report.
+    fn print_latency(&self, arrival: bool) {
+        let line = |what: &str, v: &[u32]| {
+            println!(
+                "latency broadcast->{what} (events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+                percentile(v, 0.50),
+                percentile(v, 0.99),
+                percentile(v, 0.999),
+                percentile(v, 1.0)
+            );
+        };
+        line("client read", &self.lat);
+        if arrival {
+            line("arrival in the client's socket", &self.arr);
         }
     }
 }
@@ -1152,17 +1300,22 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
+/// The clients' runtime: `--client-threads` workers.
+fn client_runtime(o: &Opts) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(o.client_threads)
+        .enable_all()
+        .build()
+        .expect("client runtime")
+}
+
 fn run_driver(o: Opts) {
     let (mut child, addr) = spawn_server(&o);
     let _ = fetch(addr, "GET", "/stats"); // warm up
     std::thread::sleep(Duration::from_millis(200));
     let before = fetch(addr, "GET", "/stats").unwrap_or_default();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(o.client_threads)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let rt = client_runtime(&o);
     let expect = (o.rate as u64 * o.seconds) as usize;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connected = Arc::new(AtomicUsize::new(0));
@@ -1183,7 +1336,9 @@ fn run_driver(o: Opts) {
             } else {
                 let churn = Churn::plan(left, o.churn_percent, expect, o.churn_away_ms);
                 left -= 1;
-                tasks.push(tokio::spawn(client(addr, c, s, expect, permit, churn)));
+                tasks.push(tokio::spawn(client(
+                    addr, c, s, expect, permit, churn, o.arrival,
+                )));
             }
         }
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -1234,6 +1389,7 @@ fn run_driver(o: Opts) {
     let churners = results.iter().filter(|r| r.reconnects > 0).count();
     let sent = field(&run, "sent");
     let expected = sent * held as u64;
+    let summary = Summary::of(&results, sent);
     let Summary {
         ended,
         delivered,
@@ -1243,8 +1399,8 @@ fn run_driver(o: Opts) {
         reconnects,
         gaps,
         lost,
-        lat,
-    } = Summary::of(&results, sent);
+        ..
+    } = summary;
     let rss0 = field(&before, "rss_kib");
     let rss1 = field(&idle, "rss_kib");
     let rss2 = field(&after, "rss_kib");
@@ -1290,13 +1446,7 @@ fn run_driver(o: Opts) {
             o.churn_percent, o.churn_away_ms
         );
     }
-    println!(
-        "latency broadcast->client (events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
-        percentile(&lat, 0.999),
-        percentile(&lat, 1.0)
-    );
+    summary.print_latency(o.arrival);
     println!(
         "server RSS: {rss0} KiB before, {rss1} KiB with {held} idle connections ({:.0} bytes = {:.1} KiB per connection), {rss2} KiB after the run",
         per_conn,
@@ -1544,11 +1694,24 @@ fn run_demos(
     let redis_addr = redis.map(redis_socket_addr).transpose()?;
     let stats0 = redis_addr.map(commandstats).transpose()?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(o.client_threads)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("client runtime: {e}"))?;
+    // The publisher has a thread and a runtime of its own, as the application
+    // that publishes would: on the clients' runtime, its requests waited behind
+    // the 5,000 readers' tasks after their timestamp was taken.
+    let (go, start) = std::sync::mpsc::channel::<()>();
+    let (rate, seconds, bytes) = (o.rate, o.seconds, o.bytes);
+    let publish_to = addrs[0];
+    let publisher = std::thread::spawn(move || {
+        if start.recv().is_err() {
+            return 0;
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_or(0, |rt| {
+                rt.block_on(demo_broadcasts(publish_to, rate, seconds, bytes))
+            })
+    });
+    let rt = client_runtime(o);
     let expect = (o.rate as u64 * o.seconds) as usize;
     let (stop_tx, stop_rx) = watch::channel(false);
     let connected = Arc::new(AtomicUsize::new(0));
@@ -1561,7 +1724,9 @@ fn run_demos(
             let (c, s) = (connected.clone(), stop_rx.clone());
             let churn = Churn::plan(i, o.churn_percent, expect, o.churn_away_ms);
             let addr = addrs[i % addrs.len()];
-            tasks.push(tokio::spawn(client(addr, c, s, expect, permit, churn)));
+            tasks.push(tokio::spawn(client(
+                addr, c, s, expect, permit, churn, o.arrival,
+            )));
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while connected.load(Ordering::Relaxed) < o.connections && Instant::now() < deadline {
@@ -1577,7 +1742,10 @@ fn run_demos(
         let stats1 = redis_addr.map(commandstats).transpose()?;
         let client_cpu0 = cpu_ms();
         let t = Instant::now();
-        let sent = demo_broadcasts(addrs[0], o.rate, o.seconds, o.bytes).await;
+        let _ = go.send(());
+        let sent = tokio::task::spawn_blocking(move || publisher.join().unwrap_or(0))
+            .await
+            .unwrap_or(0);
         // Let the last events arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let stats2 = redis_addr.map(commandstats).transpose()?;
@@ -1652,7 +1820,7 @@ fn run_demos(
         reconnects,
         gaps,
         lost,
-        lat,
+        ..
     } = &summary;
     println!(
         "delivered {delivered}/{expected} ({:.3}%), lost {lost}, duplicated {duplicates}, out of order {out_of_order}, streams ended by server {ended}",
@@ -1664,13 +1832,7 @@ fn run_demos(
             o.churn_percent, o.churn_away_ms
         );
     }
-    println!(
-        "latency publish->receipt (POST /broadcast to a client's read; events received live): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-        percentile(lat, 0.50),
-        percentile(lat, 0.99),
-        percentile(lat, 0.999),
-        percentile(lat, 1.0)
-    );
+    summary.print_latency(o.arrival);
     if processes > 1 {
         for (p, lat) in by_process.iter_mut().enumerate() {
             lat.sort_unstable();
