@@ -42,10 +42,11 @@
 //!   it began at), `u` (its user key), `s` (the topic of a job channel),
 //!   `t:<topic>` per subscription. Written by an accept before the stream
 //!   starts, a few milliseconds after a (un)subscription made through the
-//!   bus, and again for every
-//!   live session every half resume window (at most 30 s); it expires one
-//!   resume window plus that after the last write, so an away session's
-//!   record lives about as long as the hub keeps it. Deleted on close.
+//!   bus. While the session is live, its expiry is pushed back (one
+//!   `PEXPIRE`) every half resume window, at most 30 s (a record Redis lost
+//!   is written again then); it expires one resume window plus that after
+//!   the tab left, about when the hub forgets the session. Deleted on
+//!   close.
 //! - `<ns>:closed:<id>`: one key per closed session ([`RedisClosedIds`]),
 //!   `SET .. PX <ttl>`; nothing grows with the number of sessions ever
 //!   closed.
@@ -1180,8 +1181,8 @@ impl RedisBus {
     ) -> Accepted {
         let hub = &self.inner.hub;
         let id = *handshake.session_id();
-        let from_elsewhere =
-            !matches!(handshake.source(), IdSource::Fresh) && hub.session_state(&id).is_none();
+        let fresh = matches!(handshake.source(), IdSource::Fresh);
+        let from_elsewhere = !fresh && hub.session_state(&id).is_none();
         let accepted = if from_elsewhere {
             self.accept_remote(handshake, user, scope).await
         } else {
@@ -1192,7 +1193,8 @@ impl RedisBus {
                 // Written before the stream starts: once a tab has events,
                 // any process can resume it (its process may die next).
                 let id = *conn.session_id();
-                if self.write_record(&id).await.is_err() {
+                let replace = !(fresh && conn.resume() == Resume::New);
+                if self.write_record(&id, replace).await.is_err() {
                     self.inner.replica.mark_dirty(id);
                 }
             }
@@ -1201,7 +1203,7 @@ impl RedisBus {
     }
 
     /// Writes the record of `session` now (as the hub has it).
-    async fn write_record(&self, session: &SessionId) -> Result<(), RedisError> {
+    async fn write_record(&self, session: &SessionId, replace: bool) -> Result<(), RedisError> {
         let Some(state) = self.inner.hub.session_state(session) else {
             return Ok(());
         };
@@ -1210,6 +1212,7 @@ impl RedisBus {
             &self.inner.config,
             record_ttl_ms(self.inner.hub.resume_window()),
             &state,
+            replace,
             &mut pipe,
         );
         let mut conn = self.inner.conn.clone();
@@ -1593,14 +1596,19 @@ impl Record {
     }
 
     /// The commands that write `state` as the record of its session.
+    /// With `replace`, an older record under the same key goes first (a
+    /// record of a fresh random ID has none).
     fn write(
         config: &RedisConfig,
         ttl_ms: u64,
         state: &SessionState,
+        replace: bool,
         pipe: &mut ::redis::Pipeline,
     ) {
         let key = config.session_key(state.id.as_str());
-        pipe.cmd("DEL").arg(&key).ignore();
+        if replace {
+            pipe.cmd("DEL").arg(&key).ignore();
+        }
         let mut hset = ::redis::cmd("HSET");
         hset.arg(&key).arg("a").arg(state.start);
         if let Some(u) = &state.user {
@@ -2078,22 +2086,45 @@ async fn record_loop(mut conn: ConnectionManager, ctx: Ctx) {
         let wait = next_refresh.saturating_duration_since(Instant::now());
         let _ = tokio::time::timeout(wait, ctx.replica.dirty_wake.notified()).await;
         tokio::time::sleep(RECORD_DELAY).await;
-        let states: Vec<Result<SessionState, SessionId>> = if Instant::now() >= next_refresh {
+        if Instant::now() >= next_refresh {
             next_refresh = Instant::now() + refresh;
-            lock(&ctx.replica.dirty).clear();
-            ctx.hub.live_states().into_iter().map(Ok).collect()
-        } else {
-            let ids: Vec<SessionId> = lock(&ctx.replica.dirty).drain().collect();
-            ids.into_iter()
-                .map(|id| ctx.hub.session_state(&id).ok_or(id))
-                .collect()
-        };
-        for chunk in states.chunks(RECORD_PIPELINE) {
+            // One `PEXPIRE` per live session; a record that is gone (Redis
+            // lost it) is written again in full.
+            let live = ctx.hub.live_states();
+            for chunk in live.chunks(RECORD_PIPELINE) {
+                let mut pipe = ::redis::pipe();
+                for state in chunk {
+                    pipe.cmd("PEXPIRE")
+                        .arg(ctx.config.session_key(state.id.as_str()))
+                        .arg(ttl_ms);
+                }
+                let Ok(found) =
+                    bounded::<Vec<i64>>(ctx.config.command_timeout, pipe.query_async(&mut conn))
+                        .await
+                else {
+                    continue; // left to the next refresh
+                };
+                let mut pipe = ::redis::pipe();
+                let mut missing = 0;
+                for (state, found) in chunk.iter().zip(found) {
+                    if found == 0 {
+                        Record::write(&ctx.config, ttl_ms, state, true, &mut pipe);
+                        missing += 1;
+                    }
+                }
+                if missing > 0 {
+                    let _ = bounded::<()>(ctx.config.command_timeout, pipe.query_async(&mut conn))
+                        .await;
+                }
+            }
+        }
+        let ids: Vec<SessionId> = lock(&ctx.replica.dirty).drain().collect();
+        for chunk in ids.chunks(RECORD_PIPELINE) {
             let mut pipe = ::redis::pipe();
-            for s in chunk {
-                match s {
-                    Ok(state) => Record::write(&ctx.config, ttl_ms, state, &mut pipe),
-                    Err(id) => {
+            for id in chunk {
+                match ctx.hub.session_state(id) {
+                    Some(state) => Record::write(&ctx.config, ttl_ms, &state, true, &mut pipe),
+                    None => {
                         pipe.cmd("DEL")
                             .arg(ctx.config.session_key(id.as_str()))
                             .ignore();

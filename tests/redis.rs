@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::Router;
 use client::{data_of, open, Proto, Stream};
 use redis_server::{free_port, RedisServer};
-use sse_session::live::{Accepted, GapReason, Hub, Resume, SessionConfig, UserKey};
+use sse_session::live::{Accepted, GapReason, Hub, HubConfig, Resume, SessionConfig, UserKey};
 use sse_session::redis::{RedisBus, RedisClosedIds, RedisConfig, RedisErrorKind};
 use sse_session::session::ClosedIds;
 use sse_session::{Event, EventName, Frame, SessionId};
@@ -264,8 +264,12 @@ impl Node {
 }
 
 async fn node(cfg: &RedisConfig) -> Node {
+    node_with(cfg, HubConfig::default()).await
+}
+
+async fn node_with(cfg: &RedisConfig, hub_config: HubConfig) -> Node {
     let closed = RedisClosedIds::connect(cfg).await.unwrap();
-    let hub = Hub::new(SessionConfig::default().closed_ids(closed));
+    let hub = Hub::with_config(SessionConfig::default().closed_ids(closed), hub_config);
     let bus = RedisBus::connect(hub, cfg).await.unwrap();
     let (tx, resumes) = mpsc::unbounded_channel();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -828,6 +832,55 @@ async fn redis_losing_its_data_is_a_gap_signal_never_a_wrong_replay() {
             "nothing replayed"
         );
     }
+}
+
+/// A live session's record outlives its TTL (its expiry is pushed back),
+/// is written again if Redis lost it, and expires about one resume window
+/// after its tab left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_live_while_the_tab_does_come_back_if_lost_and_expire_after_it_left() {
+    let server = redis_or_return!();
+    let cfg = config(&server, "bus-records");
+    // Window 1 s: the record's TTL is 1.5 s, pushed back every 0.5 s.
+    let window = Duration::from_secs(1);
+    let mut a = node_with(&cfg, HubConfig::default().resume_window(window)).await;
+    let mut tab = open(a.addr, Proto::H1, "?id=tab-rec", &[]).await;
+    tab.first_id().await;
+    assert_eq!(a.resume().await, Resume::New);
+    let key = "bus-records:session:tab-rec";
+    let ttl = |s: String| -> i64 { s.trim().trim_start_matches(':').parse().unwrap() };
+    let first = ttl(server.command(&["PTTL", key]).await);
+    assert!(first > 1000 && first <= 1500, "{first}");
+    // Past its first TTL, still there.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(
+        ttl(server.command(&["PTTL", key]).await) > 0,
+        "the live record expired"
+    );
+    // Lost (deleted behind the bus's back): written again within a refresh.
+    assert_eq!(server.command(&["DEL", key]).await.trim(), ":1");
+    eventually_async("the record written again", || async {
+        server.command(&["HGET", key, "a"]).await.starts_with('$')
+            && !server.command(&["HGET", key, "a"]).await.starts_with("$-1")
+    })
+    .await;
+    // The tab leaves: the record goes within window + refresh (bounded wait).
+    tab.drop_connection();
+    let left = Instant::now();
+    let deadline = left + Duration::from_secs(4);
+    while server.command(&["EXISTS", key]).await.trim() == ":1" {
+        assert!(
+            Instant::now() < deadline,
+            "the record outlived its tab by {:?}",
+            left.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        left.elapsed() >= Duration::from_millis(400),
+        "gone too early: {:?}",
+        left.elapsed()
+    );
 }
 
 /// A bare session ID (no cursor) of a session another process holds joins
