@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example demo -- 127.0.0.1:3000 [--resume-window SECONDS]
-//!     [--redis redis://127.0.0.1:6379 [--namespace NAME]]
+//!     [--redis redis://127.0.0.1:6379 [--namespace NAME]] [--workers N]
 //! ```
 //!
 //! Open the printed URL in two tabs: each shows its tab ID, its connection
@@ -183,6 +183,10 @@ struct Settings {
     redis: Option<String>,
     /// `--namespace NAME` (with `--redis`).
     namespace: Option<String>,
+    /// `--workers N`: tokio worker threads (default: one per core). Several
+    /// processes on one machine do best with the cores shared out between
+    /// them.
+    workers: Option<usize>,
 }
 
 impl Settings {
@@ -192,6 +196,7 @@ impl Settings {
             resume_window: Duration::from_secs(20),
             redis: None,
             namespace: None,
+            workers: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -209,6 +214,14 @@ impl Settings {
                         .next()
                         .ok_or("--redis needs a url (redis://127.0.0.1:6379)")?;
                     settings.redis = Some(url);
+                }
+                "--workers" => {
+                    let n = args
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .filter(|n: &usize| (1..=1024).contains(n))
+                        .ok_or("--workers needs a number of threads (1 to 1024)")?;
+                    settings.workers = Some(n);
                 }
                 "--namespace" => {
                     let name = args.next().filter(|n| !n.is_empty());
@@ -240,7 +253,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let run = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = settings.workers {
+        runtime.worker_threads(n);
+    }
+    let run = runtime
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))

@@ -1678,6 +1678,12 @@ fn run_demos(
             namespace,
         ]);
     }
+    if processes > 1 {
+        // The processes share the machine's cores, as they would be told to
+        // (`--workers`), rather than each run a thread per core.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        args.extend(["--workers".into(), (cores / processes).max(1).to_string()]);
+    }
     let mut demos = Demos(Vec::with_capacity(processes));
     for _ in 0..processes {
         demos.0.push(spawn_demo(path, &args)?);
@@ -1793,7 +1799,11 @@ fn run_demos(
     let summary = Summary::of(&results, sent);
     let per_conn = (rss1.saturating_sub(rss0) as f64 * 1024.0) / held.max(1) as f64;
     let label = match redis {
-        Some(url) => format!("{processes} demo processes on Redis {url}"),
+        Some(url) if processes > 1 => format!(
+            "{processes} demo processes on Redis {url} (--workers {} each)",
+            (std::thread::available_parallelism().map_or(2, |n| n.get()) / processes).max(1)
+        ),
+        Some(url) => format!("1 demo process on Redis {url}"),
         None => "1 demo process, in-memory hub".to_owned(),
     };
     println!("demo={path}: {label}");
@@ -1869,21 +1879,23 @@ fn run_demos(
         let run = CommandCounts::between(&s1, &s2, &flags);
         println!(
             "redis commands while {held} connections opened: {} writes, {} reads, {} other = {:.2} writes + {:.2} reads per connection [{}]",
-            accept.writes,
+            accept.writes + accept.records,
             accept.reads,
             accept.other,
-            accept.writes as f64 / held.max(1) as f64,
+            (accept.writes + accept.records) as f64 / held.max(1) as f64,
             accept.reads as f64 / held.max(1) as f64,
             accept.detail
         );
         println!(
-            "redis commands during the {sent} broadcasts: {} writes, {} reads, {} other = {:.2} writes + {:.2} reads + {:.2} other per broadcast [{}]",
+            "redis commands during the {sent} broadcasts: {} writes, {} reads, {} other = {:.2} writes + {:.2} reads + {:.2} other per broadcast, and {} writes of session records ({:.2} per connection) [{}]",
             run.writes,
             run.reads,
             run.other,
             run.writes as f64 / sent.max(1) as f64,
             run.reads as f64 / sent.max(1) as f64,
             run.other as f64 / sent.max(1) as f64,
+            run.records,
+            run.records as f64 / held.max(1) as f64,
             run.detail
         );
         for (i, stats) in bus.iter().enumerate() {
@@ -2171,6 +2183,10 @@ enum Class {
 /// Commands called between two `INFO commandstats`, by class.
 struct CommandCounts {
     writes: u64,
+    /// Writes of session records (`HSET`, `HDEL`, `PEXPIRE`, `DEL`): per
+    /// connection (an accept, and a refresh every half resume window), not
+    /// per broadcast; left out of `writes`.
+    records: u64,
     reads: u64,
     other: u64,
     /// `name: calls` of each command called (the tool's own `INFO` left out).
@@ -2185,6 +2201,7 @@ impl CommandCounts {
     ) -> CommandCounts {
         let mut c = CommandCounts {
             writes: 0,
+            records: 0,
             reads: 0,
             other: 0,
             detail: String::new(),
@@ -2223,7 +2240,9 @@ impl CommandCounts {
                 continue;
             }
             let class = flags.get(name).copied().unwrap_or(Class::Other);
+            let record = matches!(name.as_str(), "hset" | "hdel" | "pexpire" | "del");
             match class {
+                Class::Write if record => c.records += n,
                 Class::Write => c.writes += n,
                 Class::Read => c.reads += n,
                 Class::Other => c.other += n,
