@@ -154,7 +154,7 @@
 //! | `live`   | no      | [`live`]: the SSE body, its sender, [`Sessions`] and the [`Hub`] | `stream` + `tokio` (`sync`, `time`) |
 //! | `hyper`  | no      | [`hyper::respond`] | `live` + `hyper` 1 |
 //! | `axum`   | no      | extractors and `IntoResponse` for axum 0.8 | `live` + `axum-core` 0.5 |
-//! | `redis`  | no      | [`redis`]: closed IDs and sends shared by several processes on one Redis | `live` + `redis` (redis-rs, tokio) |
+//! | `redis`  | no      | [`redis`]: closed IDs, sends and resume shared by several processes on one Redis | `live` + `redis` (redis-rs, tokio) |
 //! | `client` | no      | `client::EventSource`: an async client driving [`reconnect::Reconnect`] | `reqwest` 0.13 (rustls on *ring*), `rustls-platform-verifier`, `tokio` (`time`), `futures-core`, `http-body` |
 //!
 //! # Unsafe code
