@@ -1251,138 +1251,111 @@ impl RedisBus {
             // Someone else's tab ID: a session of one's own, never its events.
             return hub.accept_in(handshake.into_fresh(), user, scope).await;
         }
-        let Some(cursor) = handshake.seq() else {
+        let (order, missed) = match handshake.seq() {
             // A bare ID of a session that lives elsewhere: joined, but there
             // is no telling what it missed (as on one process).
-            add(&self.inner.counters.resume_gaps, 1);
-            let remote = RemotePlan {
-                topics: record.topics,
-                replay: Err(GapReason::NoCursor),
-                end: false,
-            };
-            let opened = {
-                let _order = lock(&self.inner.replica.state);
-                hub.admit_remote(handshake, user, scope, remote)
-            };
-            return match opened {
-                Ok(conn) => Accepted::Open(conn),
-                Err(handshake) => Accepted::Closed(handshake),
-            };
+            None => (lock(&self.inner.replica.state), gap(GapReason::NoCursor)),
+            Some(cursor) => {
+                if let Some(end) = scope.as_deref().and_then(|t| hub.topic_end(t)) {
+                    if cursor >= end {
+                        hub.as_sessions().mark_closed(&id).await;
+                        return Accepted::Closed(handshake);
+                    }
+                }
+                self.missed(cursor, &id, &record).await
+            }
         };
-        if let Some(end) = scope.as_deref().and_then(|t| hub.topic_end(t)) {
-            if cursor >= end {
+        let picked = match missed {
+            Selected::Plan(p) => p,
+            Selected::Closed | Selected::Retry => {
+                drop(order);
                 hub.as_sessions().mark_closed(&id).await;
                 return Accepted::Closed(handshake);
             }
+        };
+        let recovered = picked.replay.is_ok();
+        let remote = RemotePlan {
+            topics: record.topics,
+            replay: picked.replay,
+            end: picked.end,
+        };
+        // Registered under the replica's lock: no entry is handed to the hub
+        // between the replay's end and the connection's first live event.
+        let opened = hub.admit_remote(handshake, user, scope, remote);
+        drop(order);
+        let counter = if recovered {
+            &self.inner.counters.resumed
+        } else {
+            &self.inner.counters.resume_gaps
+        };
+        add(counter, 1);
+        match opened {
+            Ok(conn) => Accepted::Open(conn),
+            Err(handshake) => {
+                hub.as_sessions().mark_closed(&id).await;
+                Accepted::Closed(handshake)
+            }
         }
-        let mut reason = GapReason::Lost;
-        let handshake_fallback = handshake.clone();
-        let mut handshake_slot = Some(handshake);
+    }
+
+    /// What the session of `record` missed after `cursor`, with the
+    /// replica's lock, which the caller holds until the connection is
+    /// registered. Never [`Selected::Retry`].
+    async fn missed(
+        &self,
+        cursor: u64,
+        id: &SessionId,
+        record: &Record,
+    ) -> (std::sync::MutexGuard<'_, ReplicaState>, Selected) {
+        let state = &self.inner.replica.state;
+        let mut reason = GapReason::UnknownCursor;
         for attempt in 0..ACCEPT_ATTEMPTS {
             let (ring_from, last, lost_to) = {
-                let st = lock(&self.inner.replica.state);
+                let st = lock(state);
                 let from = st.ring.front().map_or(st.last + 1, |(s, _)| *s);
                 (from, st.last, st.lost_to)
             };
-            if cursor < record.start || cursor < lost_to {
-                reason = if cursor < lost_to {
-                    GapReason::Lost
-                } else {
-                    GapReason::UnknownCursor
-                };
-                break;
+            if cursor < lost_to {
+                return (lock(state), gap(GapReason::Lost));
+            }
+            if cursor < record.start {
+                return (lock(state), gap(GapReason::UnknownCursor));
             }
             if cursor > last {
                 // The tab saw an entry this reader has not read yet: wait a
                 // little for it, then give up (a cursor from nowhere).
-                reason = GapReason::UnknownCursor;
                 tokio::time::sleep(AHEAD_WAIT).await;
                 continue;
             }
             let fetched = if cursor + 1 < ring_from {
                 match self.read_log(cursor + 1, ring_from - 1).await {
                     Ok(entries) => entries,
-                    Err(_) => {
-                        reason = GapReason::Lost;
-                        break;
-                    }
+                    // The log cannot be read: what it held is lost to us.
+                    Err(_) => return (lock(state), gap(GapReason::Lost)),
                 }
             } else {
                 Vec::new()
             };
-            let outcome = {
-                let st = lock(&self.inner.replica.state);
-                match select(
-                    &st,
-                    cursor,
-                    &id,
-                    &record,
-                    fetched,
-                    self.inner.config.log_entries,
-                ) {
-                    Selected::Retry => None,
-                    Selected::Closed => Some(Err(handshake_slot.take())),
-                    Selected::Plan(p) => {
-                        let ok = p.replay.is_ok();
-                        let remote = RemotePlan {
-                            topics: record.topics.clone(),
-                            replay: p.replay,
-                            end: p.end,
-                        };
-                        let Some(h) = handshake_slot.take() else {
-                            break;
-                        };
-                        let opened = hub.admit_remote(h, user.clone(), scope.clone(), remote);
-                        Some(Ok((ok, opened)))
+            let st = lock(state);
+            match select(
+                &st,
+                cursor,
+                id,
+                record,
+                fetched,
+                self.inner.config.log_entries,
+            ) {
+                Selected::Retry => {
+                    // The ring moved past what was read: read again.
+                    reason = GapReason::Trimmed;
+                    if attempt + 1 < ACCEPT_ATTEMPTS {
+                        continue;
                     }
                 }
-            };
-            match outcome {
-                None if attempt + 1 < ACCEPT_ATTEMPTS => continue,
-                None => reason = GapReason::Trimmed,
-                Some(Err(h)) => {
-                    hub.as_sessions().mark_closed(&id).await;
-                    if let Some(h) = h {
-                        return Accepted::Closed(h);
-                    }
-                }
-                Some(Ok((ok, opened))) => {
-                    add(
-                        if ok {
-                            &self.inner.counters.resumed
-                        } else {
-                            &self.inner.counters.resume_gaps
-                        },
-                        1,
-                    );
-                    return match opened {
-                        Ok(conn) => Accepted::Open(conn),
-                        Err(handshake) => {
-                            hub.as_sessions().mark_closed(&id).await;
-                            Accepted::Closed(handshake)
-                        }
-                    };
-                }
+                done => return (st, done),
             }
-            break;
         }
-        let Some(handshake) = handshake_slot.take() else {
-            return Accepted::Closed(handshake_fallback);
-        };
-        add(&self.inner.counters.resume_gaps, 1);
-        let remote = RemotePlan {
-            topics: record.topics,
-            replay: Err(reason),
-            end: false,
-        };
-        let opened = {
-            let _order = lock(&self.inner.replica.state);
-            hub.admit_remote(handshake, user, scope, remote)
-        };
-        match opened {
-            Ok(conn) => Accepted::Open(conn),
-            Err(handshake) => Accepted::Closed(handshake),
-        }
+        (lock(state), gap(reason))
     }
 
     /// The record of `session` in Redis, if there is one (and it reads).
@@ -1650,12 +1623,6 @@ fn select(
     fetched: Vec<(u64, Bytes)>,
     limit: usize,
 ) -> Selected {
-    let gap = |reason| {
-        Selected::Plan(Picked {
-            replay: Err(reason),
-            end: false,
-        })
-    };
     if cursor < st.lost_to {
         return gap(GapReason::Lost);
     }
@@ -1726,6 +1693,14 @@ fn select(
     Selected::Plan(Picked {
         replay: Ok(out),
         end,
+    })
+}
+
+/// The gap signal for `reason`.
+fn gap(reason: GapReason) -> Selected {
+    Selected::Plan(Picked {
+        replay: Err(reason),
+        end: false,
     })
 }
 
