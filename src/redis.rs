@@ -1910,12 +1910,10 @@ async fn check_position(
     let now: Option<u64> = bounded(ctx.config.command_timeout, cmd.query_async(conn)).await?;
     if let Some(now) = now.filter(|&n| n < last) {
         let mut st = lock(&ctx.replica.state);
-        ctx.hub.lost(now);
+        lose(ctx, &mut st, now);
         st.last = now;
-        st.lost_to = now;
         st.ring.clear();
         st.ring_bytes = 0;
-        add(&ctx.counters.gaps, 1);
     }
     Ok(())
 }
@@ -1936,6 +1934,14 @@ async fn reconnect(client: &::redis::Client, ctx: &Ctx) -> MultiplexedConnection
     conn
 }
 
+/// The log's entries up to `at` are lost for this process: the hub tells
+/// its tabs, and cursors below `at` are gaps here from now on.
+fn lose(ctx: &Ctx, st: &mut ReplicaState, at: u64) {
+    ctx.hub.lost(at);
+    st.lost_to = at;
+    add(&ctx.counters.gaps, 1);
+}
+
 /// Hands the entry at `seq` to the hub, in order, under the replica's lock.
 fn take(ctx: &Ctx, seq: u64, msg: Bytes) {
     let mut st = lock(&ctx.replica.state);
@@ -1945,9 +1951,7 @@ fn take(ctx: &Ctx, seq: u64, msg: Bytes) {
     if seq > st.last + 1 {
         // Entries this reader never saw (trimmed before it read them, or a
         // new counter began above it): everyone here is told.
-        ctx.hub.lost(seq - 1);
-        st.lost_to = seq - 1;
-        add(&ctx.counters.gaps, 1);
+        lose(ctx, &mut st, seq - 1);
     }
     st.last = seq;
     let Some(m) = decode_message(msg.clone()) else {
@@ -1956,9 +1960,7 @@ fn take(ctx: &Ctx, seq: u64, msg: Bytes) {
         return;
     };
     if m.kind == Kind::Lost {
-        ctx.hub.lost(seq);
-        st.lost_to = seq;
-        add(&ctx.counters.gaps, 1);
+        lose(ctx, &mut st, seq);
     }
     let ours = m.node == ctx.node;
     let delivery = apply(&ctx.hub, &m, How::At(seq), ours);

@@ -1877,11 +1877,8 @@ impl Hub {
         j.last = at;
         j.lost_to = at;
         let mut frame = BytesMut::new();
-        frame.put_slice(b"event: ");
-        frame.put_slice(GapReason::RESYNC.as_bytes());
-        frame.put_slice(b"\ndata: ");
-        frame.put_slice(GapReason::Lost.data().as_bytes());
-        frame.put_slice(b"\n\n");
+        super::put_resync(&mut frame, GapReason::Lost);
+        frame.put_u8(b'\n');
         let event = Arc::new(Stored {
             seq: at,
             at: now,

@@ -455,15 +455,21 @@ fn first_frame(retry: Option<RetryDelay>, session: &SessionId, opening: Opening)
         Opening::At(cursor) => shared::put_id_line(&mut buf, session, cursor),
         Opening::Gap(cursor, reason) => {
             shared::put_id_line(&mut buf, session, cursor);
-            buf.put_slice(b"event: ");
-            buf.put_slice(GapReason::RESYNC.as_bytes());
-            buf.put_slice(b"\ndata: ");
-            buf.put_slice(reason.data().as_bytes());
-            buf.put_u8(b'\n');
+            put_resync(&mut buf, reason);
         }
     }
     buf.put_u8(b'\n');
     buf.freeze()
+}
+
+/// Writes the lines of the `resync` event for `reason` (without the blank
+/// line that ends it).
+pub(crate) fn put_resync(buf: &mut BytesMut, reason: GapReason) {
+    buf.put_slice(b"event: ");
+    buf.put_slice(GapReason::RESYNC.as_bytes());
+    buf.put_slice(b"\ndata: ");
+    buf.put_slice(reason.data().as_bytes());
+    buf.put_u8(b'\n');
 }
 
 /// The exact length of [`first_frame`], without building it.
